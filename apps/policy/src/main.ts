@@ -1,0 +1,15 @@
+import 'reflect-metadata';
+import { runService } from '#libs/host';
+import { ENTITIES, MIGRATIONS } from '../../../migrations';
+import { loadPolicyConfig } from './config';
+import { PolicyModule } from './policy.module';
+
+void runService({
+  name: 'policy',
+  description: 'Rego policies compiled to WebAssembly, ext_authz Check, decision logs.',
+  loadConfig: loadPolicyConfig,
+  module: PolicyModule,
+  grpcPackages: [],
+  entities: ENTITIES,
+  migrations: MIGRATIONS,
+});

@@ -1,0 +1,116 @@
+import { duration, filePath, oneOf, port, postgresUrl, text } from './variables';
+import type { Schema } from './load';
+
+/**
+ * Every variable Bowline reads, in one place: the services load their slice of it, the
+ * migration CLI loads `database`, and the README's configuration table is checked against it.
+ */
+export const database = {
+  databaseUrl: postgresUrl('DATABASE_URL', {
+    description:
+      'PostgreSQL connection URL. The local runner and `npm test` start an embedded server when it is unset.',
+    required: true,
+    secret: true,
+  }),
+} satisfies Schema;
+
+export const service = {
+  ...database,
+  logLevel: oneOf('BOWLINE_LOG_LEVEL', ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const, {
+    description: 'Minimum level of the JSON log lines written to stdout.',
+    default: 'info',
+  }),
+  bindAddress: text('BOWLINE_BIND_ADDRESS', {
+    description: 'Address every listener binds to.',
+    default: '0.0.0.0',
+  }),
+  shutdownGrace: duration('BOWLINE_SHUTDOWN_GRACE', {
+    description: 'How long SIGTERM/SIGINT waits for in-flight work before the process exits anyway.',
+    default: 10_000,
+  }),
+  adminToken: text('BOWLINE_ADMIN_TOKEN', {
+    description:
+      'Bootstrap admin API token (at least 32 characters), registered on start if it is not known yet. Unset: the first service to start generates one and writes it to BOWLINE_ADMIN_TOKEN_OUTPUT.',
+    minLength: 32,
+    secret: true,
+  }),
+  adminTokenOutput: filePath('BOWLINE_ADMIN_TOKEN_OUTPUT', {
+    description: 'Where a generated bootstrap admin token is written (mode 0600). Only its path is logged.',
+    default: '.bowline/admin-token',
+  }),
+} satisfies Schema;
+
+export const citadel = {
+  ...service,
+  grpcPort: port('CITADEL_GRPC_PORT', {
+    description: 'Citadel gRPC (health, reflection; certificate signing).',
+    default: 15012,
+  }),
+  adminPort: port('CITADEL_ADMIN_PORT', { description: 'Citadel HTTP admin API.', default: 8081 }),
+} satisfies Schema;
+
+export const pilot = {
+  ...service,
+  grpcPort: port('PILOT_XDS_PORT', { description: 'Pilot gRPC (health, reflection; xDS).', default: 15010 }),
+  adminPort: port('PILOT_ADMIN_PORT', { description: 'Pilot HTTP admin API.', default: 8082 }),
+} satisfies Schema;
+
+export const galley = {
+  ...service,
+  grpcPort: port('GALLEY_GRPC_PORT', {
+    description: 'Galley gRPC (health, reflection; config Watch).',
+    default: 15019,
+  }),
+  adminPort: port('GALLEY_ADMIN_PORT', { description: 'Galley HTTP admin API.', default: 8083 }),
+} satisfies Schema;
+
+export const policy = {
+  ...service,
+  grpcPort: port('POLICY_GRPC_PORT', { description: 'Policy gRPC (health, reflection; ext_authz).', default: 9191 }),
+  adminPort: port('POLICY_ADMIN_PORT', { description: 'Policy HTTP admin API.', default: 8084 }),
+  opaPath: filePath('POLICY_OPA_PATH', {
+    description: 'The OPA CLI used to compile Rego to WebAssembly; must be an executable file.',
+    default: '.tools/opa',
+  }),
+} satisfies Schema;
+
+export const proxy = {
+  ...service,
+  adminPort: port('PROXY_ADMIN_PORT', { description: 'Proxy HTTP admin API.', default: 15000 }),
+  grpcPort: port('PROXY_GRPC_PORT', { description: 'Proxy gRPC (health, reflection).', default: 15020 }),
+  outboundPort: port('PROXY_OUTBOUND_PORT', {
+    description: 'Outbound listener the local app sends traffic to (reserved until the data plane lands).',
+    default: 15001,
+  }),
+  inboundPort: port('PROXY_INBOUND_PORT', {
+    description: 'Inbound mTLS listener (reserved until the data plane lands).',
+    default: 15006,
+  }),
+} satisfies Schema;
+
+/** The local runner (`npm start`); the services do not read these. */
+export const runner = {
+  dataDir: filePath('BOWLINE_DATA_DIR', {
+    description: 'Local runner: where the embedded PostgreSQL keeps its data (survives restarts).',
+    default: '.bowline',
+  }),
+  embeddedPostgresPort: port('BOWLINE_EMBEDDED_PG_PORT', {
+    description: 'Local runner: port of the embedded PostgreSQL (used only when DATABASE_URL is unset).',
+    default: 54329,
+  }),
+} satisfies Schema;
+
+/** The test command (`npm test`); it hands each test file its own database on this server. */
+export const testing = {
+  testDatabaseUrl: postgresUrl('BOWLINE_TEST_DATABASE_URL', {
+    description:
+      'Tests: the PostgreSQL server tests create their databases on. `npm test` sets it from DATABASE_URL or its embedded server.',
+  }),
+} satisfies Schema;
+
+export const CATALOG = { database, service, citadel, pilot, galley, policy, proxy, runner, testing } as const;
+
+/** Every variable name Bowline knows, for the unknown-variable check. */
+export const KNOWN_VARIABLES: ReadonlySet<string> = new Set(
+  Object.values(CATALOG).flatMap((schema) => Object.values(schema).map((spec) => spec.name)),
+);

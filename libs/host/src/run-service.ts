@@ -1,0 +1,108 @@
+import { type DynamicModule, type INestApplication, Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { ConfigError } from '#libs/config';
+import { grpcServerOptions, serviceNames } from '#libs/grpc';
+import { createLogger, type Logger, PinoNestLogger } from '#libs/logging';
+import { OpenApiDocument } from './openapi.controller';
+import type { ServiceConfig, ServiceDefinition } from './service-definition';
+import { ServiceModule } from './service.module';
+
+/** Exit status for a configuration error (sysexits EX_CONFIG). */
+export const EXIT_CONFIG = 78;
+
+export type ServiceSpec<C extends ServiceConfig> = Omit<ServiceDefinition, 'config' | 'grpcServices'> & {
+  /** Loads and validates the app's configuration; throws ConfigError. */
+  loadConfig: () => C;
+};
+
+/**
+ * Starts one Bowline service: validated config, JSON logs, gRPC (health + reflection + the
+ * app's packages), the HTTP admin server with OpenAPI, and a graceful shutdown on
+ * SIGTERM/SIGINT (stop accepting, drain, close the database; forced after the grace period).
+ */
+export async function runService<C extends ServiceConfig>(spec: ServiceSpec<C>): Promise<INestApplication | undefined> {
+  let config: C;
+  try {
+    config = spec.loadConfig();
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    const logger = createLogger(spec.name, 'info');
+    logger.fatal({ problems: error.problems }, error.message);
+    process.stderr.write(`${error.message}\n`);
+    process.exitCode = EXIT_CONFIG;
+    return undefined;
+  }
+  const logger = createLogger(spec.name, config.logLevel);
+  try {
+    return await start({ ...spec, config, grpcServices: serviceNames(spec.grpcPackages) }, logger);
+  } catch (error) {
+    logger.fatal(
+      { err: error },
+      `${spec.name} failed to start: ${error instanceof Error ? error.message : String(error)}`,
+    );
+    process.exit(1);
+  }
+}
+
+async function start(definition: ServiceDefinition, logger: Logger): Promise<INestApplication> {
+  const { config } = definition;
+  @Module({ imports: [ServiceModule.forRoot(definition), definition.module] })
+  class RootModule {}
+  Object.defineProperty(RootModule, 'name', { value: `${definition.name}Root` });
+
+  const app = await NestFactory.create(RootModule as unknown as DynamicModule['module'], {
+    logger: new PinoNestLogger(logger),
+    abortOnError: false,
+  });
+  app.getHttpAdapter().getInstance().disable('x-powered-by');
+  app.connectMicroservice(
+    grpcServerOptions({ bindAddress: config.bindAddress, port: config.grpcPort, packages: definition.grpcPackages }),
+  );
+
+  const document = SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle(`Bowline ${definition.name}`)
+      .setDescription(definition.description)
+      .setVersion(process.env.npm_package_version ?? '0.1.0')
+      .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'Admin API token (see README: "Admin tokens")' })
+      .build(),
+  );
+  app.get(OpenApiDocument).document = document;
+
+  await app.startAllMicroservices();
+  await app.listen(config.adminPort, config.bindAddress);
+  logger.info(
+    { grpcPort: config.grpcPort, adminPort: config.adminPort, bindAddress: config.bindAddress },
+    `${definition.name} is serving`,
+  );
+  handleShutdown(app, logger, config.shutdownGrace);
+  return app;
+}
+
+function handleShutdown(app: INestApplication, logger: Logger, graceMs: number): void {
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal, graceMs }, 'shutting down: no new connections, draining in-flight work');
+    setTimeout(() => {
+      logger.warn('grace period over; exiting with work still in flight');
+      process.exit(1);
+    }, graceMs).unref();
+    app.close().then(
+      () => {
+        logger.info('stopped cleanly');
+        logger.flush();
+        process.exit(0);
+      },
+      (error: unknown) => {
+        logger.error({ err: error }, 'error while shutting down');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+}

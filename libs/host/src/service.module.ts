@@ -1,0 +1,48 @@
+import { type DynamicModule, Module } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
+import { DataSource } from 'typeorm';
+import { AuthModule } from '#libs/auth';
+import { checkReadiness, DatabaseModule } from '#libs/db';
+import { HealthController, HEALTH_SERVICE_NAMES, READINESS_PROBE, type ReadinessProbe } from '#libs/grpc';
+import { ErrorMappingFilter } from './error-mapping.filter';
+import { OpenApiController, OpenApiDocument } from './openapi.controller';
+import { ProbesController } from './probes.controller';
+import type { ServiceDefinition } from './service-definition';
+
+/**
+ * What every Bowline service has: PostgreSQL, admin authentication and the token API,
+ * /healthz, /readyz, /openapi.json, and gRPC health. Apps import it and add their features.
+ */
+@Module({})
+export class ServiceModule {
+  static forRoot(definition: ServiceDefinition): DynamicModule {
+    const { config } = definition;
+    return {
+      module: ServiceModule,
+      global: true,
+      imports: [
+        DatabaseModule.forRoot({
+          url: config.databaseUrl,
+          entities: definition.entities,
+          migrations: definition.migrations,
+          applicationName: `bowline-${definition.name}`,
+        }),
+        AuthModule.forRoot({ configuredToken: config.adminToken, outputPath: config.adminTokenOutput }),
+      ],
+      controllers: [ProbesController, OpenApiController, HealthController],
+      providers: [
+        OpenApiDocument,
+        { provide: APP_FILTER, useClass: ErrorMappingFilter },
+        {
+          provide: READINESS_PROBE,
+          inject: [DataSource],
+          useFactory: (dataSource: DataSource): ReadinessProbe => ({
+            isReady: async () => (await checkReadiness(dataSource)).ready,
+          }),
+        },
+        { provide: HEALTH_SERVICE_NAMES, useValue: definition.grpcServices },
+      ],
+      exports: [OpenApiDocument, READINESS_PROBE],
+    };
+  }
+}

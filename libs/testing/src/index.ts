@@ -1,0 +1,4 @@
+export { createTestDatabase, testServerUrl, type TestDatabase } from './database';
+export { repoRoot, toolPath } from './repo';
+export { freePort, PORT_VARIABLES, ServiceProcess, type AppName } from './service-process';
+export { json } from './http';
