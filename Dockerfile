@@ -43,6 +43,8 @@ WORKDIR /app
 COPY --from=prod-deps /src/package.json /src/package-lock.json ./
 COPY --from=prod-deps /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
+# .proto contracts are read at run time (tsc does not copy them into dist).
+COPY --from=build /src/libs/proto/protos ./libs/proto/protos
 # A generated bootstrap admin token (when BOWLINE_ADMIN_TOKEN is unset) is written to
 # .bowline/admin-token relative to the working directory: the service user must own it.
 RUN mkdir -p /app/.bowline && chown node:node /app/.bowline && chmod 0700 /app/.bowline

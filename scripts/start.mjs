@@ -84,6 +84,11 @@ async function main() {
     BOWLINE_BIND_ADDRESS: process.env.BOWLINE_BIND_ADDRESS ?? '127.0.0.1',
     BOWLINE_ADMIN_TOKEN_OUTPUT: process.env.BOWLINE_ADMIN_TOKEN_OUTPUT ?? join(dataDir, 'admin-token'),
   };
+  // Citadel seals its CA keys with a KEK: without BOWLINE_CA_KEK, a development KEK is
+  // generated once and kept beside the embedded database (Citadel logs that loudly).
+  if (!env.BOWLINE_CA_KEK && !env.BOWLINE_CA_KEK_FILE && !env.CITADEL_DEV_KEK_FILE) {
+    env.CITADEL_DEV_KEK_FILE = join(dataDir, 'ca-kek');
+  }
   delete env.BOWLINE_DATA_DIR;
   delete env.BOWLINE_EMBEDDED_PG_PORT;
   run(process.execPath, [join(ROOT, 'dist/libs/db/src/cli.js'), 'run'], { env });

@@ -55,6 +55,14 @@ describe('start-up configuration', () => {
     assert.doesNotMatch(logs, /short-secret-value/);
   });
 
+  it('stops Citadel without a key-encryption key, or with a malformed one', async () => {
+    const missing = await startFails('citadel', {});
+    assert.match(missing, /BOWLINE_CA_KEK is required: expected 32 random bytes .*CITADEL_DEV_KEK_FILE/);
+    const malformed = await startFails('citadel', { BOWLINE_CA_KEK: 'not-a-key' });
+    assert.match(malformed, /BOWLINE_CA_KEK \(secret value\): not a 256-bit key/);
+    assert.doesNotMatch(malformed, /not-a-key/);
+  });
+
   it('stops the policy service when the OPA CLI is not an executable file', async () => {
     const logs = await startFails('policy', { POLICY_OPA_PATH: '/nonexistent/opa' });
     assert.match(logs, /POLICY_OPA_PATH "\/nonexistent\/opa": not an executable file/);

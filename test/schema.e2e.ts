@@ -50,7 +50,7 @@ describe('schema migrations', () => {
 
   it('keep a service not-ready until they are applied', async () => {
     const fresh = await createTestDatabase();
-    const service = await ServiceProcess.spawn('citadel', { DATABASE_URL: fresh.url });
+    const service = await ServiceProcess.spawn('galley', { DATABASE_URL: fresh.url });
     try {
       await service.waitFor('/healthz', 200);
       await service.waitFor('/readyz', 503);

@@ -1,6 +1,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { type AppName, createTestDatabase, json, ServiceProcess, type TestDatabase } from '#libs/testing';
+import {
+  type AppName,
+  createTestDatabase,
+  json,
+  newKek,
+  ServiceProcess,
+  type TestDatabase,
+  useCitadelTls,
+} from '#libs/testing';
 
 const APPS: AppName[] = ['citadel', 'pilot', 'galley', 'policy', 'proxy'];
 const ADMIN_TOKEN = 'e2e-admin-token-0123456789abcdefghijklmnop';
@@ -19,8 +27,11 @@ for (const app of APPS) {
       service = await ServiceProcess.spawn(app, {
         DATABASE_URL: db.url,
         BOWLINE_ADMIN_TOKEN: ADMIN_TOKEN,
+        ...(app === 'citadel' ? { BOWLINE_CA_KEK: newKek() } : {}),
       });
       await service.waitFor('/readyz', 200);
+      // Citadel's gRPC port is TLS only, with a certificate it issued itself.
+      if (app === 'citadel') await useCitadelTls(service, ADMIN_TOKEN);
     });
     after(async () => {
       await service?.stop();

@@ -1,4 +1,4 @@
-import { duration, filePath, oneOf, port, postgresUrl, text } from './variables';
+import { duration, filePath, key256, oneOf, port, postgresUrl, text, trustDomain } from './variables';
 import type { Schema } from './load';
 
 /**
@@ -43,10 +43,48 @@ export const service = {
 export const citadel = {
   ...service,
   grpcPort: port('CITADEL_GRPC_PORT', {
-    description: 'Citadel gRPC (health, reflection; certificate signing).',
+    description: 'Citadel gRPC over TLS (certificate signing, health, reflection).',
     default: 15012,
   }),
   adminPort: port('CITADEL_ADMIN_PORT', { description: 'Citadel HTTP admin API.', default: 8081 }),
+  trustDomain: trustDomain('BOWLINE_TRUST_DOMAIN', {
+    description: 'The SPIFFE trust domain of every workload identity (spiffe://<trust domain>/ns/<ns>/sa/<sa>).',
+    default: 'cluster.local',
+  }),
+  kek: key256('BOWLINE_CA_KEK', {
+    description:
+      'Key-encryption key for the CA private keys stored in PostgreSQL (AES-256-GCM). Required unless CITADEL_DEV_KEK_FILE is set.',
+    secret: true,
+  }),
+  devKekFile: filePath('CITADEL_DEV_KEK_FILE', {
+    description:
+      'Development only: with no BOWLINE_CA_KEK, read the KEK from this file, generating it (0600) on first start. Logged loudly.',
+  }),
+  caKeyType: oneOf('CITADEL_CA_KEY_TYPE', ['rsa-2048', 'ecdsa-p256'] as const, {
+    description: 'Key type of a CA created on first start.',
+    default: 'rsa-2048',
+  }),
+  defaultCertTtl: duration('CITADEL_DEFAULT_CERT_TTL', {
+    description: 'Workload certificate lifetime when a request asks for none.',
+    default: 24 * 3_600_000,
+  }),
+  maxCertTtl: duration('CITADEL_MAX_CERT_TTL', {
+    description: 'Longest workload certificate lifetime a request may ask for; longer requests are refused.',
+    default: 7 * 86_400_000,
+  }),
+  rootTtl: duration('CITADEL_ROOT_TTL', {
+    description: 'Lifetime of a root CA created by Citadel.',
+    default: 3650 * 86_400_000,
+  }),
+  intermediateTtl: duration('CITADEL_INTERMEDIATE_TTL', {
+    description: 'Lifetime of an intermediate (signing) CA created by Citadel.',
+    default: 365 * 86_400_000,
+  }),
+  serverDnsNames: text('CITADEL_SERVER_DNS_NAMES', {
+    description:
+      'Comma-separated DNS names in the certificate Citadel serves gRPC with (127.0.0.1 and ::1 are always included).',
+    default: 'citadel,citadel.bowline-system.svc,localhost',
+  }),
 } satisfies Schema;
 
 export const pilot = {

@@ -145,3 +145,33 @@ export function formatDuration(ms: number): string {
 export function readSecretFile(path: string): string {
   return readFileSync(path, 'utf8').replace(/\r?\n$/, '');
 }
+
+/** A 256-bit key written as 64 hex digits or base64 (e.g. `openssl rand -base64 32`). */
+export function key256<O extends Options<Buffer>>(name: string, options: O) {
+  return variable(
+    name,
+    '32 random bytes as 64 hex digits or base64 (openssl rand -base64 32)',
+    (raw) => {
+      const value = raw.trim();
+      const bytes = /^[0-9a-fA-F]{64}$/.test(value) ? Buffer.from(value, 'hex') : Buffer.from(value, 'base64');
+      if (bytes.length !== 32 || (!/^[0-9a-fA-F]{64}$/.test(value) && bytes.toString('base64') !== value)) {
+        throw new InvalidValue('not a 256-bit key');
+      }
+      return bytes;
+    },
+    options,
+  ) as Variable<WithDefault<Buffer, O>>;
+}
+
+/** A SPIFFE trust domain: lowercase letters, digits, dots, dashes and underscores. */
+export function trustDomain<O extends Options<string>>(name: string, options: O) {
+  return variable(
+    name,
+    'a SPIFFE trust domain such as cluster.local (lowercase letters, digits, ".", "-", "_")',
+    (raw) => {
+      if (!/^[a-z0-9._-]{1,255}$/.test(raw)) throw new InvalidValue('not a valid trust domain');
+      return raw;
+    },
+    options,
+  ) as Variable<WithDefault<string, O>>;
+}

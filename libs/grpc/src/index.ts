@@ -8,3 +8,4 @@ export {
   type GrpcServerParams,
 } from './server-options';
 export { GrpcErrorFilter } from './grpc-error.filter';
+export { MemoryCertificateProvider } from './memory-certificate-provider';

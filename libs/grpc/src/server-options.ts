@@ -47,7 +47,7 @@ export function grpcServerOptions(params: GrpcServerParams): GrpcOptions {
 }
 
 export const PROTO_LOADER_OPTIONS = {
-  keepCase: false,
+  keepCase: true,
   longs: String,
   enums: Number,
   defaults: true,

@@ -4,6 +4,7 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { ConfigError } from '#libs/config';
 import { grpcServerOptions, serviceNames } from '#libs/grpc';
 import { createLogger, type Logger, PinoNestLogger } from '#libs/logging';
+import { ErrorMappingFilter } from './error-mapping.filter';
 import { OpenApiDocument } from './openapi.controller';
 import type { ServiceConfig, ServiceDefinition } from './service-definition';
 import { ServiceModule } from './service.module';
@@ -56,8 +57,17 @@ async function start(definition: ServiceDefinition, logger: Logger): Promise<INe
     abortOnError: false,
   });
   app.getHttpAdapter().getInstance().disable('x-powered-by');
+  const credentials = await definition.grpcCredentials?.(app);
+  // One filter for both transports; the gRPC server inherits it (and nothing is registered twice).
+  app.useGlobalFilters(new ErrorMappingFilter());
   app.connectMicroservice(
-    grpcServerOptions({ bindAddress: config.bindAddress, port: config.grpcPort, packages: definition.grpcPackages }),
+    grpcServerOptions({
+      bindAddress: config.bindAddress,
+      port: config.grpcPort,
+      packages: definition.grpcPackages,
+      credentials,
+    }),
+    { inheritAppConfig: true },
   );
 
   const document = SwaggerModule.createDocument(

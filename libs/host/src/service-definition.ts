@@ -1,4 +1,5 @@
-import type { Type } from '@nestjs/common';
+import type { INestApplicationContext, Type } from '@nestjs/common';
+import type { ServerCredentials } from '@grpc/grpc-js';
 import type { ConfigOf, schemas } from '#libs/config';
 import type { GrpcPackage } from '#libs/grpc';
 
@@ -21,6 +22,8 @@ export interface ServiceDefinition {
   grpcPackages: GrpcPackage[];
   /** Fully qualified names of every gRPC service hosted, health included. */
   grpcServices: string[];
+  /** TLS for the gRPC port, built once the app's providers exist; plaintext when absent. */
+  grpcCredentials?: (app: INestApplicationContext) => ServerCredentials | Promise<ServerCredentials>;
   entities: Function[];
   migrations: Function[];
 }

@@ -1,13 +1,12 @@
 import { type DynamicModule, Module } from '@nestjs/common';
-import { APP_FILTER } from '@nestjs/core';
 import { DataSource } from 'typeorm';
 import { AuthModule } from '#libs/auth';
 import { checkReadiness, DatabaseModule } from '#libs/db';
 import { HealthController, HEALTH_SERVICE_NAMES, READINESS_PROBE, type ReadinessProbe } from '#libs/grpc';
-import { ErrorMappingFilter } from './error-mapping.filter';
 import { OpenApiController, OpenApiDocument } from './openapi.controller';
 import { ProbesController } from './probes.controller';
 import type { ServiceDefinition } from './service-definition';
+import { CLOCK, SERVICE_CONFIG, SYSTEM_CLOCK } from './tokens';
 
 /**
  * What every Bowline service has: PostgreSQL, admin authentication and the token API,
@@ -32,7 +31,6 @@ export class ServiceModule {
       controllers: [ProbesController, OpenApiController, HealthController],
       providers: [
         OpenApiDocument,
-        { provide: APP_FILTER, useClass: ErrorMappingFilter },
         {
           provide: READINESS_PROBE,
           inject: [DataSource],
@@ -41,8 +39,10 @@ export class ServiceModule {
           }),
         },
         { provide: HEALTH_SERVICE_NAMES, useValue: definition.grpcServices },
+        { provide: SERVICE_CONFIG, useValue: config },
+        { provide: CLOCK, useValue: SYSTEM_CLOCK },
       ],
-      exports: [OpenApiDocument, READINESS_PROBE],
+      exports: [OpenApiDocument, READINESS_PROBE, SERVICE_CONFIG, CLOCK],
     };
   }
 }

@@ -68,6 +68,8 @@ export interface CreatedCa {
 const CA_KEY_USAGE = keyUsage([KeyUsageBit.keyCertSign, KeyUsageBit.cRLSign]);
 const OID_COMMON_NAME = '2.5.4.3';
 const OID_ORGANIZATION = '2.5.4.10';
+/** 9999-12-31T23:59:59Z, the latest GeneralizedTime RFC 5280 allows. */
+const LATEST_X509_TIME = new Date(Date.UTC(9999, 11, 31, 23, 59, 59));
 
 /**
  * Creates a self-signed root CA: fresh key, basicConstraints CA:TRUE (no path length limit)
@@ -78,16 +80,14 @@ const OID_ORGANIZATION = '2.5.4.10';
  */
 export function createRootCa(params: RootCaParams): CreatedCa {
   const subjectDer = caName(params.commonName, params.organization);
-  const { publicKey, privateKey } = generateCaKey(params.keyType);
-  const ttlSeconds = params.ttlSeconds ?? DEFAULT_ROOT_TTL_SECONDS;
-  const skew = params.clockSkewSeconds ?? DEFAULT_CLOCK_SKEW_SECONDS;
   const window = validityWindow({
     now: params.now,
-    ttlSeconds,
-    clockSkewSeconds: skew,
+    ttlSeconds: params.ttlSeconds ?? DEFAULT_ROOT_TTL_SECONDS,
+    clockSkewSeconds: params.clockSkewSeconds ?? DEFAULT_CLOCK_SKEW_SECONDS,
     issuerValidFrom: new Date(0),
-    issuerValidUntil: new Date(253402300799000),
+    issuerValidUntil: LATEST_X509_TIME,
   });
+  const { publicKey, privateKey } = generateCaKey(params.keyType);
   const { spkiDer, subjectPublicKeyBits } = publicKeyInfo(publicKey);
   const serial = randomSerial();
   const key = classifyKey(privateKey);
@@ -110,7 +110,7 @@ export function createRootCa(params: RootCaParams): CreatedCa {
     issuer: authority.certificate,
     issuerPublicKey: publicKey,
     serialHex: serialHex(serial),
-    spkiDer,
+    publicKey,
     ...window,
     ca: true,
   });
@@ -166,7 +166,7 @@ export function createIntermediateCa(params: IntermediateCaParams): CreatedCa {
     issuer: parent.certificate,
     issuerPublicKey: parent.publicKey,
     serialHex: serialHex(serial),
-    spkiDer,
+    publicKey,
     ...window,
     ca: true,
   });

@@ -49,12 +49,12 @@ describe('issueWorkloadCertificate', () => {
   after(() => dir.dispose());
 
   for (const keyType of ['rsa-2048', 'ecdsa-p256'] as const) {
-    it(`issues chains that openssl verify accepts (${keyType} CA, P-256 and RSA-2048 workload keys)`, () => {
+    it(`issues chains that openssl verify accepts (${keyType} CA; P-256, P-384 and RSA-2048 workload keys)`, () => {
       const now = new Date();
       const { root, intermediate } = makeChain(keyType, now);
       dir.write('root.pem', root.certPem);
       dir.write('intermediate.pem', intermediate.certPem);
-      for (const key of [NEW_KEY.p256, NEW_KEY.rsa2048]) {
+      for (const key of [NEW_KEY.p256, NEW_KEY.p384, NEW_KEY.rsa2048]) {
         const csr = parseCsr(opensslCsr(dir, key, { san: `URI:${SPIFFE}` }).csrPem);
         const issued = issueWorkloadCertificate({
           csrPublicKey: csr.publicKey,

@@ -10,7 +10,8 @@ import {
   keyIdentifier,
   keyUsage,
   KeyUsageBit,
-  subjectAltNameUri,
+  describeAltNames,
+  subjectAltNames,
   subjectKeyIdentifier,
 } from './extensions';
 import { encodePem } from './pem';
@@ -41,6 +42,10 @@ export interface WorkloadCertificateParams {
   readonly issuer: SigningAuthority;
   /** Unsigned big-endian serial; default a random positive 128-bit value. Tests and replays only. */
   readonly serial?: Buffer;
+  /** Extra DNS SANs, after the SPIFFE ID: only for a control-plane server's own certificate. */
+  readonly dnsNames?: readonly string[];
+  /** Extra IP SANs (IPv4/IPv6 literals), after the DNS names: only for a control-plane server's own certificate. */
+  readonly ipAddresses?: readonly string[];
 }
 
 /** A verified workload certificate. */
@@ -97,6 +102,7 @@ export function issueWorkloadCertificate(params: WorkloadCertificateParams): Iss
   const serial = params.serial ?? randomSerial();
   const hex = params.serial ? checkSerial(params.serial) : serialHex(serial);
   const { spkiDer, subjectPublicKeyBits } = publicKeyInfo(params.csrPublicKey);
+  const altNames = { uri: spiffeId, dnsNames: params.dnsNames ?? [], ipAddresses: params.ipAddresses ?? [] };
   const der = signCertificate(
     {
       serial,
@@ -107,7 +113,7 @@ export function issueWorkloadCertificate(params: WorkloadCertificateParams): Iss
       subjectDer: EMPTY_NAME,
       spkiDer,
       extensions: [
-        subjectAltNameUri(spiffeId, true),
+        subjectAltNames(altNames, true),
         LEAF_BASIC_CONSTRAINTS,
         LEAF_KEY_USAGE,
         LEAF_EXT_KEY_USAGE,
@@ -121,11 +127,11 @@ export function issueWorkloadCertificate(params: WorkloadCertificateParams): Iss
     issuer: issuer.certificate,
     issuerPublicKey: issuer.publicKey,
     serialHex: hex,
-    spkiDer,
+    publicKey: params.csrPublicKey,
     notBefore,
     notAfter,
     ca: false,
-    subjectAltName: `URI:${spiffeId}`,
+    subjectAltName: describeAltNames(altNames),
   });
   return {
     certPem: encodePem('CERTIFICATE', der),

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { isIPv4, isIPv6 } from 'node:net';
 import {
   bitString,
   booleanTrue,
@@ -61,7 +62,54 @@ export function extKeyUsageMtls(): Buffer {
 
 /** subjectAltName with one URI; critical when the subject is empty (RFC 5280 4.2.1.6). */
 export function subjectAltNameUri(uri: string, critical: boolean): Buffer {
-  return extension(ExtOid.SUBJECT_ALT_NAME, critical, seq(tlv(0x86, Buffer.from(uri, 'ascii'))));
+  return subjectAltNames({ uri, dnsNames: [], ipAddresses: [] }, critical);
+}
+
+/** The names a subjectAltName carries, in the order they are encoded. */
+export interface AltNames {
+  readonly uri: string;
+  readonly dnsNames: readonly string[];
+  /** IPv4 or IPv6 literals. */
+  readonly ipAddresses: readonly string[];
+}
+
+/** subjectAltName: the URI, then dNSName [2] entries, then iPAddress [7] entries. */
+export function subjectAltNames(names: AltNames, critical: boolean): Buffer {
+  return extension(
+    ExtOid.SUBJECT_ALT_NAME,
+    critical,
+    seq(
+      tlv(0x86, Buffer.from(names.uri, 'ascii')),
+      ...names.dnsNames.map((name) => tlv(0x82, Buffer.from(name, 'ascii'))),
+      ...names.ipAddresses.map((ip) => tlv(0x87, ipBytes(ip))),
+    ),
+  );
+}
+
+/** How node:crypto's `X509Certificate.subjectAltName` prints `names`. */
+export function describeAltNames(names: AltNames): string {
+  return [
+    `URI:${names.uri}`,
+    ...names.dnsNames.map((name) => `DNS:${name}`),
+    ...names.ipAddresses.map((ip) => `IP Address:${formatIp(ipBytes(ip))}`),
+  ].join(', ');
+}
+
+function ipBytes(ip: string): Buffer {
+  if (isIPv4(ip)) return Buffer.from(ip.split('.').map(Number));
+  if (!isIPv6(ip)) throw new RangeError(`not an IP address: ${ip}`);
+  const [head, tail = ''] = ip.split('::');
+  const groups = (part: string) => (part ? part.split(':') : []);
+  const missing = 8 - groups(head).length - groups(tail).length;
+  const all = ip.includes('::') ? [...groups(head), ...Array(missing).fill('0'), ...groups(tail)] : groups(head);
+  return Buffer.from(all.flatMap((g) => [parseInt(g, 16) >> 8, parseInt(g, 16) & 0xff]));
+}
+
+function formatIp(bytes: Buffer): string {
+  if (bytes.length === 4) return [...bytes].join('.');
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(bytes.readUInt16BE(i).toString(16).toUpperCase());
+  return groups.join(':');
 }
 
 export function subjectKeyIdentifier(keyId: Buffer): Buffer {

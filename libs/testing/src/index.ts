@@ -2,3 +2,4 @@ export { createTestDatabase, testServerUrl, type TestDatabase } from './database
 export { repoRoot, toolPath } from './repo';
 export { freePort, PORT_VARIABLES, ServiceProcess, type AppName } from './service-process';
 export { json } from './http';
+export { fetchTrustBundle, newKek, useCitadelTls } from './citadel';

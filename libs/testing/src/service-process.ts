@@ -106,14 +106,21 @@ export class ServiceProcess {
     return this.exit();
   }
 
-  /** Runs grpcurl (plaintext) against this service. */
+  /** When set, grpcurl speaks TLS to this service, trusting `caFile` (e.g. Citadel's trust bundle). */
+  grpcTls?: { caFile: string; serverName: string };
+
+  /**
+   * Runs grpcurl against this service: `flags` first (e.g. `-d`, `-H`, `-cert`), then the
+   * address, then the last argument (`list`, or the method). Plaintext unless `grpcTls` is set.
+   */
   async grpcurl(...args: string[]): Promise<string> {
+    const transport = this.grpcTls
+      ? ['-cacert', this.grpcTls.caFile, '-servername', this.grpcTls.serverName]
+      : ['-plaintext'];
     const { stdout } = await promisify(execFile)(
       toolPath('grpcurl'),
-      ['-plaintext', ...args.slice(0, -1), this.grpcAddress, ...args.slice(-1)],
-      {
-        timeout: 15_000,
-      },
+      [...transport, ...args.slice(0, -1), this.grpcAddress, ...args.slice(-1)],
+      { timeout: 15_000 },
     );
     return stdout;
   }

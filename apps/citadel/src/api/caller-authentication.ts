@@ -1,0 +1,58 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { Metadata } from '@grpc/grpc-js';
+import type { PeerCertificate } from 'node:tls';
+import { X509Certificate } from 'node:crypto';
+import { BowlineError, Kinds } from '#libs/errors';
+import { CLOCK, type Clock } from '#libs/host';
+import { parseSpiffeId } from '#libs/pki';
+import { InventoryService } from '../inventory/inventory.service';
+import { JoinTokensService } from '../join-tokens/join-tokens.service';
+import type { CallerIdentity } from '../signing/signing.service';
+
+/**
+ * Who is asking for a certificate: the identity bound to a join token (first contact), or the
+ * identity of the caller's current certificate presented over mTLS (renewal). The TLS layer
+ * has proven possession of that certificate's key; here we check it is one we issued, exactly
+ * (fingerprint), still active and unexpired.
+ */
+@Injectable()
+export class CallerAuthentication {
+  constructor(
+    @Inject(JoinTokensService) private readonly joinTokens: JoinTokensService,
+    @Inject(InventoryService) private readonly inventory: InventoryService,
+    @Inject(CLOCK) private readonly clock: Clock,
+  ) {}
+
+  async authenticate(metadata: Metadata, peer: PeerCertificate | undefined): Promise<CallerIdentity> {
+    const header = metadata.get('authorization')[0];
+    if (header !== undefined) {
+      const token = /^Bearer\s+(\S+)$/i.exec(String(header))?.[1];
+      if (!token)
+        throw new BowlineError(Kinds.UNAUTHENTICATED, 'the authorization metadata must be "Bearer <join token>"');
+      const bound = await this.joinTokens.redeem(token, this.clock.now());
+      return { namespace: bound.namespace, serviceAccount: bound.serviceAccount, authMethod: 'join-token' };
+    }
+    if (peer?.raw) return this.fromCertificate(peer.raw);
+    throw new BowlineError(
+      Kinds.UNAUTHENTICATED,
+      'no credentials: send a join token as "authorization: Bearer <token>" metadata, or present your current certificate over mTLS',
+    );
+  }
+
+  private async fromCertificate(der: Buffer): Promise<CallerIdentity> {
+    const certificate = new X509Certificate(der);
+    const now = this.clock.now();
+    const record = await this.inventory.findValid(certificate.serialNumber, now);
+    if (!record || record.fingerprintSha256 !== certificate.fingerprint256) {
+      throw new BowlineError(
+        Kinds.UNAUTHENTICATED,
+        `client certificate serial ${certificate.serialNumber} is not a valid certificate issued by this CA (unknown, expired or revoked)`,
+      );
+    }
+    if (record.authMethod === 'internal') {
+      throw new BowlineError(Kinds.UNAUTHENTICATED, 'control-plane serving certificates cannot be used to renew');
+    }
+    const { namespace, serviceAccount } = parseSpiffeId(record.spiffeId);
+    return { namespace, serviceAccount, authMethod: 'certificate' };
+  }
+}

@@ -1,0 +1,35 @@
+import type { SigningAuthority } from '#libs/pki';
+
+/** What bootstrap loads: the signing intermediate and every root in the trust bundle. */
+export interface LoadedAuthorities {
+  readonly signer: SigningAuthority;
+  /** Row id of the signer in `citadel_authorities`, recorded on every issued certificate. */
+  readonly signerId: string;
+  /** Trust bundle: every root a valid leaf may chain to, oldest first. */
+  readonly rootPems: readonly string[];
+}
+
+/**
+ * The CA as the rest of Citadel sees it: who signs now, and which roots are trusted. Keys stay
+ * inside `signer` (a KeyObject) and never leave this process.
+ */
+export class CertificateAuthority {
+  constructor(private state: LoadedAuthorities) {}
+
+  get signer(): SigningAuthority {
+    return this.state.signer;
+  }
+
+  get signerId(): string {
+    return this.state.signerId;
+  }
+
+  /** The trust bundle, PEM certificates concatenated. */
+  trustBundlePem(): string {
+    return this.state.rootPems.join('');
+  }
+
+  rootPems(): readonly string[] {
+    return this.state.rootPems;
+  }
+}

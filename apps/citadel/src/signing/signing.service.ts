@@ -1,0 +1,114 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { KeyObject } from 'node:crypto';
+import { CLOCK, type Clock, SERVICE_CONFIG } from '#libs/host';
+import { checkCsrIdentity, formatSpiffeId, issueWorkloadCertificate, parseCsr } from '#libs/pki';
+import type { CitadelConfig } from '../config';
+import { CitadelError, fromPkiError } from '../errors';
+import { InventoryService } from '../inventory/inventory.service';
+import type { IssuedCertificate } from '../inventory/issued-certificate.entity';
+import { CertificateAuthority } from '../keys/certificate-authority';
+
+/** An authenticated caller: the identity the certificate is issued to, whatever the CSR says. */
+export interface CallerIdentity {
+  namespace: string;
+  serviceAccount: string;
+  authMethod: IssuedCertificate['authMethod'];
+}
+
+export interface SignRequest {
+  csrPem: string;
+  caller: CallerIdentity;
+  /** Requested lifetime in seconds; 0 means the default. */
+  validitySeconds: number;
+}
+
+/**
+ * Issues workload certificates: SAN = the authenticated SPIFFE ID, TTL within policy, every
+ * chain verified before it is returned (libs/pki) and recorded in the inventory.
+ */
+@Injectable()
+export class SigningService {
+  constructor(
+    @Inject(CertificateAuthority) private readonly ca: CertificateAuthority,
+    @Inject(InventoryService) private readonly inventory: InventoryService,
+    @Inject(SERVICE_CONFIG) private readonly config: CitadelConfig,
+    @Inject(CLOCK) private readonly clock: Clock,
+  ) {}
+
+  /** Returns the chain: leaf, intermediate, root. */
+  async sign(request: SignRequest): Promise<string[]> {
+    const spiffeId = this.spiffeIdOf(request.caller);
+    const ttlSeconds = this.ttlFor(request.validitySeconds);
+    let publicKey: KeyObject;
+    try {
+      const csr = parseCsr(request.csrPem);
+      checkCsrIdentity({ csr, spiffeId });
+      publicKey = csr.publicKey;
+    } catch (error) {
+      fromPkiError(error);
+    }
+    return this.issue({ publicKey, spiffeId, ttlSeconds, authMethod: request.caller.authMethod });
+  }
+
+  /** Issues for a key Citadel holds itself (its own serving certificate). */
+  async issue(params: {
+    publicKey: KeyObject;
+    spiffeId: string;
+    ttlSeconds: number;
+    authMethod: IssuedCertificate['authMethod'];
+    dnsNames?: string[];
+    ipAddresses?: string[];
+  }): Promise<string[]> {
+    const issuer = this.ca.signer;
+    let issued;
+    try {
+      issued = issueWorkloadCertificate({
+        csrPublicKey: params.publicKey,
+        spiffeId: params.spiffeId,
+        ttlSeconds: params.ttlSeconds,
+        now: this.clock.now(),
+        issuer,
+        dnsNames: params.dnsNames,
+        ipAddresses: params.ipAddresses,
+      });
+    } catch (error) {
+      fromPkiError(error);
+    }
+    await this.inventory.record({
+      serialHex: issued.serialHex,
+      spiffeId: params.spiffeId,
+      notBefore: issued.notBefore,
+      notAfter: issued.notAfter,
+      fingerprintSha256: issued.fingerprintSha256,
+      issuerId: this.ca.signerId,
+      authMethod: params.authMethod,
+    });
+    return [issued.certPem, ...issued.chainPem];
+  }
+
+  spiffeIdOf(identity: { namespace: string; serviceAccount: string }): string {
+    try {
+      return formatSpiffeId({ trustDomain: this.config.trustDomain, ...identity });
+    } catch (error) {
+      fromPkiError(error);
+    }
+  }
+
+  private ttlFor(requestedSeconds: number): number {
+    const maxSeconds = Math.floor(this.config.maxCertTtl / 1000);
+    if (!Number.isSafeInteger(requestedSeconds) || requestedSeconds < 0) {
+      throw new CitadelError(
+        'TTL_INVALID',
+        `validity_duration ${requestedSeconds} is not a whole number of seconds >= 0`,
+      );
+    }
+    if (requestedSeconds === 0) return Math.floor(this.config.defaultCertTtl / 1000);
+    if (requestedSeconds > maxSeconds) {
+      throw new CitadelError(
+        'TTL_INVALID',
+        `validity_duration ${requestedSeconds}s exceeds the maximum of ${maxSeconds}s (CITADEL_MAX_CERT_TTL)`,
+      );
+    }
+    return requestedSeconds;
+  }
+}
