@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { experimental } from '@grpc/grpc-js';
 import { runService } from '#libs/host';
-import { ISTIO_CA_PACKAGE } from '#libs/proto';
+import { CITADEL_EVENTS_PACKAGE, ISTIO_CA_PACKAGE } from '#libs/proto';
 import { ENTITIES, MIGRATIONS } from '../../../migrations';
 import { CitadelModule } from './citadel.module';
 import { loadCitadelConfig } from './config';
@@ -12,7 +12,7 @@ void runService({
   description: 'Mesh CA: SPIFFE workload certificates, join tokens, rotation, revocation, trust bundles.',
   loadConfig: loadCitadelConfig,
   module: CitadelModule,
-  grpcPackages: [ISTIO_CA_PACKAGE],
+  grpcPackages: [ISTIO_CA_PACKAGE, CITADEL_EVENTS_PACKAGE],
   // TLS with an optional client certificate: a join token or the current certificate authenticates.
   grpcCredentials: async (app) => {
     const identity = app.get(ServingIdentity);

@@ -80,6 +80,11 @@ export const citadel = {
     description: 'Lifetime of an intermediate (signing) CA created by Citadel.',
     default: 365 * 86_400_000,
   }),
+  rootDistributionDelay: duration('CITADEL_ROOT_DISTRIBUTION_DELAY', {
+    description:
+      'Root rotation: how long the new root sits in the trust bundle before signing switches to it (proxies receive it first).',
+    default: 30_000,
+  }),
   serverDnsNames: text('CITADEL_SERVER_DNS_NAMES', {
     description:
       'Comma-separated DNS names in the certificate Citadel serves gRPC with (127.0.0.1 and ::1 are always included).',

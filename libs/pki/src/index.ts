@@ -19,3 +19,4 @@ export {
 } from './ca';
 export { DEFAULT_CLOCK_SKEW_SECONDS, SERIAL_BYTES } from './tbs';
 export { encodePem, splitPemCertificates } from './pem';
+export { createCrl, CRL_REASONS, type CrlParams, type CrlReason, type RevokedEntry } from './crl';

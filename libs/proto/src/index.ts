@@ -15,6 +15,20 @@ export const ISTIO_CA_PACKAGE: GrpcPackage = {
   services: ['istio.v1.auth.IstioCertificateService'],
 };
 
+/** `bowline.citadel.v1.CitadelEvents`: trust bundle, revocations and rotate-now pushed to proxies. */
+export const CITADEL_EVENTS_PACKAGE: GrpcPackage = {
+  name: 'bowline.citadel.v1',
+  protoPath: join(PROTO_ROOT, 'bowline', 'citadel', 'v1', 'events.proto'),
+  services: ['bowline.citadel.v1.CitadelEvents'],
+};
+
+/** Wire type of CitadelEvents.Subscribe's stream (one field of the oneof is set). */
+export interface CitadelEvent {
+  trust_bundle?: { root_certs: string[] };
+  revocations?: { serials: string[]; snapshot: boolean };
+  rotate_now?: { spiffe_id: string; reason: string };
+}
+
 /** Wire types of IstioCertificateService (proto-loader: proto field names, int64 as string). */
 export interface IstioCertificateRequest {
   csr: string;

@@ -39,7 +39,22 @@ export class CallerAuthentication {
     );
   }
 
+  /** The SPIFFE ID of a caller that must present its current Citadel certificate (streams). */
+  async fromPeerCertificate(peer: PeerCertificate | undefined): Promise<string> {
+    if (!peer?.raw) {
+      throw new BowlineError(Kinds.UNAUTHENTICATED, 'present your current Citadel certificate over mTLS to subscribe');
+    }
+    return (await this.issuedRecord(peer.raw)).spiffeId;
+  }
+
   private async fromCertificate(der: Buffer): Promise<CallerIdentity> {
+    const record = await this.issuedRecord(der);
+    const { namespace, serviceAccount } = parseSpiffeId(record.spiffeId);
+    return { namespace, serviceAccount, authMethod: 'certificate' };
+  }
+
+  /** The inventory row of exactly this certificate, if it is ours, active and unexpired. */
+  private async issuedRecord(der: Buffer) {
     const certificate = new X509Certificate(der);
     const now = this.clock.now();
     const record = await this.inventory.findValid(certificate.serialNumber, now);
@@ -52,7 +67,6 @@ export class CallerAuthentication {
     if (record.authMethod === 'internal') {
       throw new BowlineError(Kinds.UNAUTHENTICATED, 'control-plane serving certificates cannot be used to renew');
     }
-    const { namespace, serviceAccount } = parseSpiffeId(record.spiffeId);
-    return { namespace, serviceAccount, authMethod: 'certificate' };
+    return record;
   }
 }

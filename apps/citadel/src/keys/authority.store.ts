@@ -1,16 +1,16 @@
 import { Logger } from '@nestjs/common';
 import { X509Certificate } from 'node:crypto';
-import type { DataSource, EntityManager } from 'typeorm';
+import { type DataSource, type EntityManager, MoreThan } from 'typeorm';
 import { createIntermediateCa, createRootCa, loadSigningAuthority, type CaKeyType, type CreatedCa } from '#libs/pki';
-import { CaAuthority, type AuthorityRole } from './ca-authority.entity';
+import { CaAuthority, type AuthorityRole, type AuthorityStatus } from './ca-authority.entity';
 import { type Kek, openPrivateKey, sealPrivateKey } from './kek';
 import { CitadelError } from '../errors';
 import type { LoadedAuthorities } from './certificate-authority';
 
-/** Serialises CA creation across replicas: two Citadels starting at once create one CA. */
-const CA_BOOTSTRAP_LOCK = 0x62776c02;
+/** Serialises CA creation and rotation across replicas. */
+export const CA_LOCK = 0x62776c02;
 
-export interface BootstrapParams {
+export interface CaParams {
   kek: Kek;
   trustDomain: string;
   keyType: CaKeyType;
@@ -21,46 +21,64 @@ export interface BootstrapParams {
 
 /**
  * Loads the active root and intermediate from PostgreSQL, creating them on first start
- * (self-signed mode). Keys are opened with the KEK; a different KEK stops start-up.
+ * (self-signed mode). Two replicas starting at once create one CA (advisory lock).
  */
-export async function bootstrapAuthorities(
-  dataSource: DataSource,
-  params: BootstrapParams,
-): Promise<LoadedAuthorities> {
+export async function bootstrapAuthorities(dataSource: DataSource, params: CaParams): Promise<LoadedAuthorities> {
   const logger = new Logger('CaBootstrap');
-  return dataSource.transaction(async (manager) => {
-    await manager.query('SELECT pg_advisory_xact_lock($1)', [CA_BOOTSTRAP_LOCK]);
-    let intermediate = await active(manager, 'intermediate');
-    if (!intermediate) {
-      const root = (await active(manager, 'root')) ?? (await createRoot(manager, params));
-      intermediate = await createIntermediate(manager, root, params);
-      logger.log({
-        msg: 'created a self-signed CA',
-        root: root.serialHex,
-        intermediate: intermediate.serialHex,
-        keyType: params.keyType,
-      });
-    }
-    const parent = await manager.getRepository(CaAuthority).findOneByOrFail({ id: intermediate.parentId ?? '' });
-    const roots = await manager
-      .getRepository(CaAuthority)
-      .find({ where: { role: 'root' }, order: { notBefore: 'ASC' } });
-    const signer = loadSigningAuthority(intermediate.certPem, open(intermediate, params.kek), [parent.certPem]);
-    return {
-      signer,
-      signerId: intermediate.id,
-      rootPems: roots.filter((r) => r.status === 'active' || r.notAfter > params.now).map((r) => r.certPem),
-    };
+  await dataSource.transaction(async (manager) => {
+    await manager.query('SELECT pg_advisory_xact_lock($1)', [CA_LOCK]);
+    if (await findOne(manager, 'intermediate', 'active')) return;
+    const root = (await findOne(manager, 'root', 'active')) ?? (await createRoot(manager, params, 'active'));
+    const intermediate = await createIntermediate(manager, root, params, 'active');
+    logger.log({
+      msg: 'created a self-signed CA',
+      root: root.serialHex,
+      intermediate: intermediate.serialHex,
+      keyType: params.keyType,
+    });
   });
+  return loadAuthorities(dataSource.manager, params.kek, params.now);
 }
 
-async function active(manager: EntityManager, role: AuthorityRole): Promise<CaAuthority | null> {
-  return manager
-    .getRepository(CaAuthority)
-    .findOne({ where: { role, status: 'active' }, order: { createdAt: 'DESC' } });
+/** Reads the current signer and trust bundle (no creation); keys opened with the KEK. */
+export async function loadAuthorities(manager: EntityManager, kek: Kek, now: Date): Promise<LoadedAuthorities> {
+  const repo = manager.getRepository(CaAuthority);
+  const intermediate = await findOne(manager, 'intermediate', 'active');
+  if (!intermediate?.parentId) throw new CitadelError('CA_NOT_READY', 'no active intermediate CA');
+  const parent = await repo.findOneByOrFail({ id: intermediate.parentId });
+  return {
+    signer: loadSigningAuthority(intermediate.certPem, open(intermediate, kek), [parent.certPem]),
+    signerId: intermediate.id,
+    rootPems: await trustedRootPems(manager, now),
+  };
 }
 
-async function createRoot(manager: EntityManager, params: BootstrapParams): Promise<CaAuthority> {
+/** The trust bundle: pending and active roots, and retired roots until their last leaf expires. */
+export async function trustedRootPems(manager: EntityManager, now: Date): Promise<string[]> {
+  const roots = await manager.getRepository(CaAuthority).find({
+    where: [
+      { role: 'root', status: 'active' },
+      { role: 'root', status: 'pending' },
+      { role: 'root', status: 'retired', trustedUntil: MoreThan(now) },
+    ],
+    order: { notBefore: 'ASC' },
+  });
+  return roots.map((r) => r.certPem);
+}
+
+export async function findOne(
+  manager: EntityManager,
+  role: AuthorityRole,
+  status: AuthorityStatus,
+): Promise<CaAuthority | null> {
+  return manager.getRepository(CaAuthority).findOne({ where: { role, status }, order: { createdAt: 'DESC' } });
+}
+
+export async function createRoot(
+  manager: EntityManager,
+  params: CaParams,
+  status: AuthorityStatus,
+): Promise<CaAuthority> {
   const created = createRootCa({
     keyType: params.keyType,
     commonName: 'Bowline Root CA',
@@ -68,13 +86,14 @@ async function createRoot(manager: EntityManager, params: BootstrapParams): Prom
     ttlSeconds: params.rootTtlSeconds,
     now: params.now,
   });
-  return save(manager, created, { role: 'root', parentId: null }, params.kek);
+  return save(manager, created, { role: 'root', parentId: null, status }, params.kek);
 }
 
-async function createIntermediate(
+export async function createIntermediate(
   manager: EntityManager,
   root: CaAuthority,
-  params: BootstrapParams,
+  params: CaParams,
+  status: AuthorityStatus,
 ): Promise<CaAuthority> {
   const parent = loadSigningAuthority(root.certPem, open(root, params.kek), []);
   const created = createIntermediateCa({
@@ -85,13 +104,13 @@ async function createIntermediate(
     ttlSeconds: params.intermediateTtlSeconds,
     now: params.now,
   });
-  return save(manager, created, { role: 'intermediate', parentId: root.id }, params.kek);
+  return save(manager, created, { role: 'intermediate', parentId: root.id, status }, params.kek);
 }
 
 async function save(
   manager: EntityManager,
   created: CreatedCa,
-  placement: { role: AuthorityRole; parentId: string | null },
+  placement: { role: AuthorityRole; parentId: string | null; status: AuthorityStatus },
   kek: Kek,
 ): Promise<CaAuthority> {
   const x509 = new X509Certificate(created.certPem);
@@ -99,7 +118,6 @@ async function save(
   return repo.save(
     repo.create({
       ...placement,
-      status: 'active',
       origin: 'self-signed',
       certPem: created.certPem,
       keyCiphertext: sealPrivateKey(kek, created.privateKey),
@@ -107,6 +125,7 @@ async function save(
       serialHex: x509.serialNumber,
       notBefore: new Date(x509.validFrom),
       notAfter: new Date(x509.validTo),
+      trustedUntil: null,
     }),
   );
 }

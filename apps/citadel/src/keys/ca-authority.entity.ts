@@ -1,7 +1,8 @@
 import { Check, Column, CreateDateColumn, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
 
 export type AuthorityRole = 'root' | 'intermediate';
-export type AuthorityStatus = 'active' | 'retired';
+/** pending: trusted, not yet signing; active: signing (or the root above the signer); retired: trusted until `trustedUntil`. */
+export type AuthorityStatus = 'pending' | 'active' | 'retired';
 
 /**
  * A CA certificate and its private key, encrypted with the KEK (AES-256-GCM). The key is
@@ -9,7 +10,7 @@ export type AuthorityStatus = 'active' | 'retired';
  */
 @Entity({ name: 'citadel_authorities' })
 @Check('ck_citadel_authorities_role', `"role" IN ('root', 'intermediate')`)
-@Check('ck_citadel_authorities_status', `"status" IN ('active', 'retired')`)
+@Check('ck_citadel_authorities_status', `"status" IN ('pending', 'active', 'retired')`)
 @Index('ix_citadel_authorities_role_status', ['role', 'status'])
 export class CaAuthority {
   @PrimaryGeneratedColumn('uuid')
@@ -48,6 +49,10 @@ export class CaAuthority {
 
   @Column({ name: 'not_after', type: 'timestamptz' })
   notAfter!: Date;
+
+  /** For a retired root: it stays in the trust bundle until every leaf under it has expired. */
+  @Column({ name: 'trusted_until', type: 'timestamptz', nullable: true })
+  trustedUntil!: Date | null;
 
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
   createdAt!: Date;

@@ -26,7 +26,14 @@ export class ServingIdentity implements OnModuleDestroy {
   async start(): Promise<void> {
     this.provider.setTrustBundle(this.ca.trustBundlePem());
     await this.renew();
+    // After a rotation: trust the new bundle and serve a certificate from the new signer.
+    this.stopWatching = this.ca.onChange(() => {
+      this.provider.setTrustBundle(this.ca.trustBundlePem());
+      void this.renew().catch((error) => this.logger.error(error));
+    });
   }
+
+  private stopWatching?: () => void;
 
   private async renew(): Promise<void> {
     const ttlSeconds = Math.floor(this.config.defaultCertTtl / 1000);
@@ -54,5 +61,6 @@ export class ServingIdentity implements OnModuleDestroy {
 
   onModuleDestroy(): void {
     clearTimeout(this.timer);
+    this.stopWatching?.();
   }
 }
