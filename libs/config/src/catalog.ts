@@ -80,6 +80,10 @@ export const citadel = {
     description: 'Lifetime of an intermediate (signing) CA created by Citadel.',
     default: 365 * 86_400_000,
   }),
+  caDir: filePath('CITADEL_CA_DIR', {
+    description:
+      "Plug-in CA: a directory in Istio's cacerts layout (ca-cert.pem, ca-key.pem, cert-chain.pem, root-cert.pem) installed as the signing CA at start-up.",
+  }),
   rootDistributionDelay: duration('CITADEL_ROOT_DISTRIBUTION_DELAY', {
     description:
       'Root rotation: how long the new root sits in the trust bundle before signing switches to it (proxies receive it first).',

@@ -1,9 +1,17 @@
 import { Logger } from '@nestjs/common';
 import { X509Certificate } from 'node:crypto';
 import { type DataSource, type EntityManager, MoreThan } from 'typeorm';
-import { createIntermediateCa, createRootCa, loadSigningAuthority, type CaKeyType, type CreatedCa } from '#libs/pki';
+import {
+  createIntermediateCa,
+  createRootCa,
+  loadSigningAuthority,
+  splitPemCertificates,
+  type CaKeyType,
+  type CreatedCa,
+} from '#libs/pki';
 import { CaAuthority, type AuthorityRole, type AuthorityStatus } from './ca-authority.entity';
 import { type Kek, openPrivateKey, sealPrivateKey } from './kek';
+import { installPlugIn, type ValidatedPlugIn } from './plug-in';
 import { CitadelError } from '../errors';
 import type { LoadedAuthorities } from './certificate-authority';
 
@@ -11,6 +19,8 @@ import type { LoadedAuthorities } from './certificate-authority';
 export const CA_LOCK = 0x62776c02;
 
 export interface CaParams {
+  /** Operator-supplied CA (CITADEL_CA_DIR), installed at start-up if it is not the signer yet. */
+  plugIn?: ValidatedPlugIn;
   kek: Kek;
   trustDomain: string;
   keyType: CaKeyType;
@@ -27,7 +37,15 @@ export async function bootstrapAuthorities(dataSource: DataSource, params: CaPar
   const logger = new Logger('CaBootstrap');
   await dataSource.transaction(async (manager) => {
     await manager.query('SELECT pg_advisory_xact_lock($1)', [CA_LOCK]);
-    if (await findOne(manager, 'intermediate', 'active')) return;
+    const current = await findOne(manager, 'intermediate', 'active');
+    if (params.plugIn) {
+      const wanted = params.plugIn.authority.certificate.fingerprint256;
+      if (current && new X509Certificate(splitPemCertificates(current.certPem)[0]).fingerprint256 === wanted) return;
+      const installed = await installPlugIn(manager, params.plugIn, params.kek, params.now);
+      logger.log({ msg: 'installed the plugged-in CA from CITADEL_CA_DIR', intermediate: installed.serialHex });
+      return;
+    }
+    if (current) return;
     const root = (await findOne(manager, 'root', 'active')) ?? (await createRoot(manager, params, 'active'));
     const intermediate = await createIntermediate(manager, root, params, 'active');
     logger.log({
@@ -46,8 +64,10 @@ export async function loadAuthorities(manager: EntityManager, kek: Kek, now: Dat
   const intermediate = await findOne(manager, 'intermediate', 'active');
   if (!intermediate?.parentId) throw new CitadelError('CA_NOT_READY', 'no active intermediate CA');
   const parent = await repo.findOneByOrFail({ id: intermediate.parentId });
+  // A plugged-in intermediate's cert_pem also carries the certificates between it and its root.
+  const [certPem, ...middle] = splitPemCertificates(intermediate.certPem);
   return {
-    signer: loadSigningAuthority(intermediate.certPem, open(intermediate, kek), [parent.certPem]),
+    signer: loadSigningAuthority(certPem, open(intermediate, kek), [...middle, parent.certPem]),
     signerId: intermediate.id,
     rootPems: await trustedRootPems(manager, now),
   };
@@ -95,6 +115,12 @@ export async function createIntermediate(
   params: CaParams,
   status: AuthorityStatus,
 ): Promise<CaAuthority> {
+  if (root.keyCiphertext.length === 0) {
+    throw new CitadelError(
+      'CA_INVALID',
+      'the active root is plugged in without its key: plug in a new intermediate instead',
+    );
+  }
   const parent = loadSigningAuthority(root.certPem, open(root, params.kek), []);
   const created = createIntermediateCa({
     parent,

@@ -30,10 +30,11 @@ export class CaAuthority {
   @Column({ type: 'varchar', length: 16 })
   origin!: 'self-signed' | 'plugged-in';
 
+  /** The certificate; for a plugged-in intermediate, followed by those between it and its root. */
   @Column({ name: 'cert_pem', type: 'text' })
   certPem!: string;
 
-  /** nonce (12 bytes) || ciphertext || tag (16 bytes) of the PKCS#8 DER private key. */
+  /** nonce (12 bytes) || ciphertext || tag (16 bytes) of the PKCS#8 DER private key; empty for a plugged-in root (its key stays with the operator). */
   @Column({ name: 'key_ciphertext', type: 'bytea' })
   keyCiphertext!: Buffer;
 

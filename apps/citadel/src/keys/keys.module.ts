@@ -5,6 +5,7 @@ import type { CitadelConfig } from '../config';
 import { CitadelError } from '../errors';
 import { bootstrapAuthorities } from './authority.store';
 import { CertificateAuthority } from './certificate-authority';
+import { readCaDir, validatePlugIn } from './plug-in';
 
 const SECONDS = 1000;
 
@@ -29,6 +30,7 @@ const SECONDS = 1000;
           );
         }
         const loaded = await bootstrapAuthorities(dataSource, {
+          plugIn: config.caDir ? validatePlugIn(readCaDir(config.caDir)) : undefined,
           kek: config.kekResolved,
           trustDomain: config.trustDomain,
           keyType: config.caKeyType,

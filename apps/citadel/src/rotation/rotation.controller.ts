@@ -1,9 +1,10 @@
-import { Body, Controller, Get, HttpCode, Inject, Param, Post, Req } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Inject, Param, Post, Put, Req } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { RequireRole } from '#libs/auth';
 import { BowlineError, type FieldProblem, Kinds } from '#libs/errors';
 import { DataSource } from 'typeorm';
 import { CaAuthority } from '../keys/ca-authority.entity';
+import type { PluggedInCa } from '../keys/plug-in';
 import { RotationService } from './rotation.service';
 
 type WithPrincipal = { principal?: { tokenId: string } };
@@ -61,6 +62,27 @@ export class RotationController {
     return this.rotation.rotateRoot(seconds(body, 'distributionSeconds', 30), request.principal?.tokenId);
   }
 
+  @Put('ca/plugged-in')
+  @RequireRole('admin')
+  @ApiOperation({
+    summary: "Install an operator's CA (Istio cacerts: ca-cert, ca-key, cert-chain, root-cert PEM) as the signer",
+  })
+  @ApiBody({
+    schema: {
+      type: 'object',
+      required: ['caCert', 'caKey', 'rootCert'],
+      properties: {
+        caCert: { type: 'string' },
+        caKey: { type: 'string' },
+        certChain: { type: 'string' },
+        rootCert: { type: 'string' },
+      },
+    },
+  })
+  plugIn(@Body() body: unknown, @Req() request: WithPrincipal) {
+    return this.rotation.plugIn(parsePlugIn(body), request.principal?.tokenId);
+  }
+
   @Get('ca/status')
   @RequireRole('viewer')
   @ApiOperation({ summary: 'CA certificates with their status and trust horizon, and recent rotations' })
@@ -106,4 +128,25 @@ function seconds(body: unknown, field: string, fallback: number): number {
     throw new BowlineError(Kinds.INVALID_ARGUMENT, problems.map((p) => `${p.path}: ${p.message}`).join('; '), problems);
   }
   return value as number;
+}
+
+function parsePlugIn(body: unknown): PluggedInCa {
+  const input = (typeof body === 'object' && body !== null && !Array.isArray(body) ? body : {}) as Record<
+    string,
+    unknown
+  >;
+  const problems: FieldProblem[] = Object.keys(input)
+    .filter((key) => !['caCert', 'caKey', 'certChain', 'rootCert'].includes(key))
+    .map((key) => ({ path: key, message: 'unknown field' }));
+  for (const field of ['caCert', 'caKey', 'rootCert']) {
+    if (typeof input[field] !== 'string' || !(input[field] as string).includes('-----BEGIN')) {
+      problems.push({ path: field, message: 'must be a PEM string' });
+    }
+  }
+  if (input.certChain !== undefined && typeof input.certChain !== 'string')
+    problems.push({ path: 'certChain', message: 'must be a PEM string' });
+  if (problems.length > 0) {
+    throw new BowlineError(Kinds.INVALID_ARGUMENT, problems.map((p) => `${p.path}: ${p.message}`).join('; '), problems);
+  }
+  return input as unknown as PluggedInCa;
 }

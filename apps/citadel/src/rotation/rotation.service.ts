@@ -8,6 +8,7 @@ import { IssuedCertificate } from '../inventory/issued-certificate.entity';
 import { RevocationService } from '../inventory/revocation.service';
 import { CA_LOCK, type CaParams, createIntermediate, createRoot, findOne } from '../keys/authority.store';
 import { CaAuthority } from '../keys/ca-authority.entity';
+import { installPlugIn, type PluggedInCa, validatePlugIn } from '../keys/plug-in';
 import { SigningService } from '../signing/signing.service';
 import { Rotation } from './rotation.entity';
 
@@ -95,6 +96,20 @@ export class RotationService {
     });
     if (distributionSeconds === 0) await this.runDue();
     return this.get(view.id);
+  }
+
+  /** Installs operator-supplied CA material (Istio cacerts) as the signer; the old root stays trusted. */
+  async plugIn(material: PluggedInCa, by?: string): Promise<RotationView> {
+    const validated = validatePlugIn(material);
+    return this.underLock(async (manager, params) => {
+      const before = await findOne(manager, 'root', 'active');
+      const installed = await installPlugIn(manager, validated, params.kek, params.now);
+      const rootChanged = before?.id !== installed.parentId;
+      const rotation = await this.record(manager, rootChanged ? 'root' : 'intermediate', 'completed', null, by);
+      await this.events.publish(manager, { type: 'ca-changed' });
+      this.logger.log({ msg: 'plugged-in CA installed', intermediate: installed.serialHex, rootChanged });
+      return rotation;
+    });
   }
 
   /** Runs every pending step whose time has come (called by the sweeper; safe on every replica). */
