@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -277,6 +277,21 @@ describe('Citadel, the mesh CA', () => {
     );
     assert.equal(refused.code, 'Unauthenticated');
     assert.match(refused.message, /not a valid certificate issued by this CA/);
+  });
+
+  it('counts issuances by result and reason, and exposes CA expiry, in Prometheus format', async () => {
+    const response = await fetch(`${citadel.adminUrl}/metrics`, { headers: { authorization: `Bearer ${ADMIN}` } });
+    assert.equal(response.status, 200);
+    const text = await response.text();
+    assert.match(text, /bowline_citadel_certificate_requests_total\{result="issued",reason="none"\} [1-9]/);
+    assert.match(text, /bowline_citadel_certificate_requests_total\{result="refused",reason="SAN_MISMATCH"\} [1-9]/);
+    assert.match(text, /bowline_citadel_certificate_requests_total\{result="refused",reason="UNAUTHENTICATED"\} [1-9]/);
+    assert.match(text, /bowline_citadel_join_token_redemptions_total\{result="refused"\} [1-9]/);
+    assert.match(text, /bowline_citadel_ca_certificate_expiry_timestamp_seconds\{role="root",serial="[0-9A-F]+"\} \d+/);
+    assert.match(text, /bowline_citadel_certificate_request_duration_seconds_bucket/);
+    const promtool = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+    if (promtool.error && !process.env.CI) return; // promtool (Debian's prometheus) not installed here
+    assert.equal(promtool.status, 0, `promtool check metrics: ${promtool.stdout}${promtool.stderr}`);
   });
 
   it('keeps its CA across a restart with the same KEK and refuses to start with another', async () => {

@@ -10,6 +10,7 @@ import { RevocationController } from './inventory/revocation.controller';
 import { RevocationService } from './inventory/revocation.service';
 import { JoinTokensModule } from './join-tokens/join-tokens.module';
 import { KeysModule } from './keys/keys.module';
+import { CitadelMetrics } from './metrics/citadel-metrics';
 import { CaWatcher } from './rotation/ca-watcher';
 import { RotationController } from './rotation/rotation.controller';
 import { RotationService } from './rotation/rotation.service';
@@ -36,6 +37,7 @@ import { SigningService } from './signing/signing.service';
     CallerAuthentication,
     RotationService,
     CaWatcher,
+    CitadelMetrics,
   ],
 })
 export class CitadelModule {}

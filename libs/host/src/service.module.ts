@@ -3,6 +3,7 @@ import { DataSource } from 'typeorm';
 import { AuthModule } from '#libs/auth';
 import { checkReadiness, DatabaseModule } from '#libs/db';
 import { HealthController, HEALTH_SERVICE_NAMES, READINESS_PROBE, type ReadinessProbe } from '#libs/grpc';
+import { MetricsModule } from '#libs/metrics';
 import { OpenApiController, OpenApiDocument } from './openapi.controller';
 import { ProbesController } from './probes.controller';
 import type { ServiceDefinition } from './service-definition';
@@ -10,7 +11,8 @@ import { CLOCK, SERVICE_CONFIG, SYSTEM_CLOCK } from './tokens';
 
 /**
  * What every Bowline service has: PostgreSQL, admin authentication and the token API,
- * /healthz, /readyz, /openapi.json, and gRPC health. Apps import it and add their features.
+ * /healthz, /readyz, /openapi.json, /metrics (apps inject `METRICS_REGISTRY`), and gRPC health.
+ * Apps import it and add their features.
  */
 @Module({})
 export class ServiceModule {
@@ -27,6 +29,7 @@ export class ServiceModule {
           applicationName: `bowline-${definition.name}`,
         }),
         AuthModule.forRoot({ configuredToken: config.adminToken, outputPath: config.adminTokenOutput }),
+        MetricsModule.forRoot({ service: definition.name }),
       ],
       controllers: [ProbesController, OpenApiController, HealthController],
       providers: [
@@ -42,7 +45,7 @@ export class ServiceModule {
         { provide: SERVICE_CONFIG, useValue: config },
         { provide: CLOCK, useValue: SYSTEM_CLOCK },
       ],
-      exports: [OpenApiDocument, READINESS_PROBE, SERVICE_CONFIG, CLOCK],
+      exports: [OpenApiDocument, READINESS_PROBE, SERVICE_CONFIG, CLOCK, MetricsModule],
     };
   }
 }

@@ -6,6 +6,7 @@ import { BowlineError, Kinds } from '#libs/errors';
 import { CLOCK, type Clock } from '#libs/host';
 import { parseSpiffeId } from '#libs/pki';
 import { InventoryService } from '../inventory/inventory.service';
+import { CitadelMetrics } from '../metrics/citadel-metrics';
 import { JoinTokensService } from '../join-tokens/join-tokens.service';
 import type { CallerIdentity } from '../signing/signing.service';
 
@@ -21,6 +22,7 @@ export class CallerAuthentication {
     @Inject(JoinTokensService) private readonly joinTokens: JoinTokensService,
     @Inject(InventoryService) private readonly inventory: InventoryService,
     @Inject(CLOCK) private readonly clock: Clock,
+    @Inject(CitadelMetrics) private readonly metrics: CitadelMetrics,
   ) {}
 
   async authenticate(metadata: Metadata, peer: PeerCertificate | undefined): Promise<CallerIdentity> {
@@ -29,7 +31,11 @@ export class CallerAuthentication {
       const token = /^Bearer\s+(\S+)$/i.exec(String(header))?.[1];
       if (!token)
         throw new BowlineError(Kinds.UNAUTHENTICATED, 'the authorization metadata must be "Bearer <join token>"');
-      const bound = await this.joinTokens.redeem(token, this.clock.now());
+      const bound = await this.joinTokens.redeem(token, this.clock.now()).catch((error: unknown) => {
+        this.metrics.joinToken(false);
+        throw error;
+      });
+      this.metrics.joinToken(true);
       return { namespace: bound.namespace, serviceAccount: bound.serviceAccount, authMethod: 'join-token' };
     }
     if (peer?.raw) return this.fromCertificate(peer.raw);

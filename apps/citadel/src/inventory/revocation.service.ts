@@ -5,6 +5,7 @@ import { CLOCK, type Clock } from '#libs/host';
 import { createCrl, CRL_REASONS, type CrlReason } from '#libs/pki';
 import { CaEventBus } from '../events/event-bus';
 import { CertificateAuthority } from '../keys/certificate-authority';
+import { CitadelMetrics } from '../metrics/citadel-metrics';
 import { type CertificateView, InventoryService } from './inventory.service';
 import { IssuedCertificate } from './issued-certificate.entity';
 
@@ -25,6 +26,7 @@ export class RevocationService {
     @Inject(CaEventBus) private readonly events: CaEventBus,
     @Inject(CertificateAuthority) private readonly ca: CertificateAuthority,
     @Inject(CLOCK) private readonly clock: Clock,
+    @Inject(CitadelMetrics) private readonly metrics: CitadelMetrics,
   ) {}
 
   async revoke(serialHex: string, reason: CrlReason): Promise<CertificateView> {
@@ -56,6 +58,7 @@ export class RevocationService {
       const result = await query.returning(['serialHex']).execute();
       const serials = (result.raw as { serial_hex: string }[]).map((row) => row.serial_hex);
       if (serials.length > 0) await this.events.publish(manager, { type: 'revoked', serials });
+      this.metrics.revocations(reason, serials.length);
       return serials;
     });
   }

@@ -1,9 +1,9 @@
 /**
  * Quick single-core throughput check (not a test): RSA-2048-CA leaf issuance vs raw RSA-2048
- * signing. Build, then: `node dist/libs/pki/bench/issue-throughput.js [iterations]`.
+ * signing. Build, then: `node dist/bench/pki/issue-throughput.js [iterations]`.
  */
 import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
-import { createIntermediateCa, createRootCa, issueWorkloadCertificate, loadSigningAuthority } from '../src';
+import { createIntermediateCa, createRootCa, issueWorkloadCertificate, loadSigningAuthority } from '#libs/pki';
 
 function main(): void {
   const iterations = Number(process.argv[2] ?? 2000);
