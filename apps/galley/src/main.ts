@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { configFromEnv, schemas } from '#libs/config';
 import { runService } from '#libs/host';
+import { GALLEY_PACKAGE } from '#libs/proto';
 import { ENTITIES, MIGRATIONS } from '../../../migrations';
 import { GalleyModule } from './galley.module';
 
@@ -9,7 +10,7 @@ void runService({
   description: 'Config ingestion: Istio-shaped resources, validated, versioned and streamed.',
   loadConfig: () => configFromEnv(schemas.galley),
   module: GalleyModule,
-  grpcPackages: [],
+  grpcPackages: [GALLEY_PACKAGE],
   entities: ENTITIES,
   migrations: MIGRATIONS,
 });

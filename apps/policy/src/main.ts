@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { runService } from '#libs/host';
+import { ENVOY_EXT_AUTHZ_PACKAGE } from '#libs/proto';
 import { ENTITIES, MIGRATIONS } from '../../../migrations';
 import { loadPolicyConfig } from './config';
 import { PolicyModule } from './policy.module';
@@ -9,7 +10,7 @@ void runService({
   description: 'Rego policies compiled to WebAssembly, ext_authz Check, decision logs.',
   loadConfig: loadPolicyConfig,
   module: PolicyModule,
-  grpcPackages: [],
+  grpcPackages: [ENVOY_EXT_AUTHZ_PACKAGE],
   entities: ENTITIES,
   migrations: MIGRATIONS,
 });

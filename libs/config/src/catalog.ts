@@ -109,6 +109,24 @@ export const galley = {
     default: 15019,
   }),
   adminPort: port('GALLEY_ADMIN_PORT', { description: 'Galley HTTP admin API.', default: 8083 }),
+  trustDomain: citadel.trustDomain,
+  configDir: filePath('GALLEY_CONFIG_DIR', {
+    description:
+      'A directory of *.yaml, *.yml and *.json config files applied on every change; deleting a file deletes its resources. Unset: REST only.',
+  }),
+  configDirRescan: duration('GALLEY_CONFIG_DIR_RESCAN', {
+    description: 'How often GALLEY_CONFIG_DIR is rescanned in full, besides reacting to file system events.',
+    default: 30_000,
+  }),
+  historyRetention: duration('GALLEY_HISTORY_RETENTION', {
+    description:
+      'How long the change history is kept (the latest version of a live resource is always kept); a Watch from an older version must relist.',
+    default: 7 * 86_400_000,
+  }),
+  historyPruneInterval: duration('GALLEY_HISTORY_PRUNE_INTERVAL', {
+    description: 'How often history older than GALLEY_HISTORY_RETENTION is pruned.',
+    default: 600_000,
+  }),
 } satisfies Schema;
 
 export const policy = {
@@ -118,6 +136,20 @@ export const policy = {
   opaPath: filePath('POLICY_OPA_PATH', {
     description: 'The OPA CLI used to compile Rego to WebAssembly; must be an executable file.',
     default: '.tools/opa',
+  }),
+  compileTimeout: duration('POLICY_COMPILE_TIMEOUT', {
+    description: 'How long one OPA CLI run (check, build or test) may take before it is killed and the request fails.',
+    default: 30_000,
+  }),
+  extAuthzPolicy: text('POLICY_EXTAUTHZ_POLICY', {
+    description:
+      'The policy whose active revision answers ext_authz Check (and /v1/authz/check without a policy). No active revision: every request is denied.',
+    default: 'envoy-authz',
+  }),
+  activeRefresh: duration('POLICY_ACTIVE_REFRESH', {
+    description:
+      'How long a replica may keep using a cached active revision before looking it up again (activations made through this replica apply at once).',
+    default: 2_000,
   }),
 } satisfies Schema;
 

@@ -25,10 +25,13 @@ export function addReflection(definition: PackageDefinition, server: Pick<Server
   new ReflectionService(fixDescriptors(described)).addToServer(server);
 }
 
-type Field = { typeName?: string };
+type Field = { name?: string; typeName?: string; extendee?: string; defaultValue?: string };
 type Message = {
   name?: string;
   field?: Field[];
+  extension?: Field[];
+  extensionRange?: { start?: number; end?: number }[];
+  reservedRange?: { start?: number; end?: number }[];
   nestedType?: Message[];
   enumType?: { name?: string }[];
   options?: { mapEntry?: boolean };
@@ -36,18 +39,21 @@ type Message = {
 type Method = { inputType?: string; outputType?: string };
 type File = {
   name?: string;
+  syntax?: string;
   package?: string;
   dependency?: string[];
   messageType?: Message[];
   enumType?: { name?: string }[];
   service?: { method?: Method[] }[];
+  extension?: Field[];
 };
 
 /**
  * protobufjs builds file descriptors that protoc-based clients (grpcurl, grpc-go) reject:
  * map entry messages named after the field ("Statuses", protoc says "StatusesEntry"), and
  * files that use types of another file (google.protobuf.Struct) without declaring it as a
- * dependency. Rewrites the descriptors so those clients resolve every type.
+ * dependency, and extensions mirrored into the messages they extend. Rewrites the
+ * descriptors so those clients resolve every type.
  */
 export function fixDescriptors(definition: PackageDefinition): PackageDefinition {
   const fixedSets = new Map<Buffer[], Buffer[]>();
@@ -77,7 +83,13 @@ function fixFileSet(protos: Buffer[]): Buffer[] {
     }
   }
   for (const file of files) {
-    for (const message of file.messageType ?? []) renameMapEntries(message);
+    for (const message of file.messageType ?? []) {
+      renameMapEntries(message);
+      dropMirroredExtensions(message);
+    }
+    // protobufjs marks a file proto3 even when it holds proto2 types (descriptor.proto's
+    // extension ranges and defaults); proto2 is what those types are written in.
+    if (file.syntax === 'proto3' && (file.messageType ?? []).some(usesProto2)) file.syntax = 'proto2';
     const deps = new Set(file.dependency ?? []);
     for (const reference of references(file)) {
       const target = resolve(reference, file.package ?? '', owner);
@@ -90,10 +102,13 @@ function fixFileSet(protos: Buffer[]): Buffer[] {
 
 function references(file: File): string[] {
   const found: string[] = [];
+  const fields = (list: Field[] = []) => list.forEach((f) => found.push(f.typeName ?? '', f.extendee ?? ''));
   const visit = (message: Message) => {
-    for (const field of message.field ?? []) if (field.typeName) found.push(field.typeName);
+    fields(message.field);
+    fields(message.extension);
     (message.nestedType ?? []).forEach(visit);
   };
+  fields(file.extension);
   (file.messageType ?? []).forEach(visit);
   for (const service of file.service ?? []) {
     for (const method of service.method ?? []) found.push(method.inputType ?? '', method.outputType ?? '');
@@ -118,12 +133,37 @@ function resolve(reference: string, pkg: string, owner: Map<string, string>): st
 function renameMapEntries(message: Message): void {
   for (const nested of message.nestedType ?? []) {
     renameMapEntries(nested);
-    if (!nested.options?.mapEntry || !nested.name || nested.name.endsWith('Entry')) continue;
+    if (!nested.options?.mapEntry || !nested.name) continue;
     const oldName = nested.name;
-    nested.name = `${oldName}Entry`;
-    for (const field of message.field ?? []) {
-      if (field.typeName === oldName || field.typeName?.endsWith(`.${oldName}`))
-        field.typeName = `${field.typeName}Entry`;
-    }
+    const field = (message.field ?? []).find((f) => f.typeName === oldName || f.typeName?.endsWith(`.${oldName}`));
+    if (!field?.name) continue;
+    // protoc: the field name in CamelCase (underscores dropped, next letter upper-cased) + "Entry".
+    const wanted = `${field.name.replace(/(^|_)([a-z0-9])/g, (_m, _u, c: string) => c.toUpperCase())}Entry`;
+    if (wanted === oldName) continue;
+    nested.name = wanted;
+    field.typeName = `${field.typeName!.slice(0, field.typeName!.length - oldName.length)}${wanted}`;
   }
+}
+
+/**
+ * protobufjs also lists an extension as a field of the message it extends (named
+ * ".pkg.ext"); protoc does not, and the mirror makes the extended file depend on the
+ * extending one (an import cycle for google.protobuf.FileOptions). The extension stays
+ * declared where it belongs.
+ */
+function dropMirroredExtensions(message: Message): void {
+  message.field = (message.field ?? []).filter((field) => !field.name?.startsWith('.'));
+  // protobufjs writes range ends inclusive; descriptors want them exclusive.
+  for (const range of [...(message.extensionRange ?? []), ...(message.reservedRange ?? [])]) {
+    if (range.end !== undefined) range.end += 1;
+  }
+  (message.nestedType ?? []).forEach(dropMirroredExtensions);
+}
+
+function usesProto2(message: Message): boolean {
+  return (
+    (message.extensionRange ?? []).length > 0 ||
+    (message.field ?? []).some((field) => field.defaultValue !== undefined) ||
+    (message.nestedType ?? []).some(usesProto2)
+  );
 }

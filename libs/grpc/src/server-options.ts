@@ -10,6 +10,8 @@ export interface GrpcPackage {
   protoPath: string;
   /** Fully qualified service names in it, for health checks by name. */
   services: string[];
+  /** Where its imports are found (e.g. Envoy's protos and their dependencies); passed to the loader. */
+  includeDirs?: string[];
 }
 
 export const HEALTH_PACKAGE: GrpcPackage = {
@@ -40,7 +42,7 @@ export function grpcServerOptions(params: GrpcServerParams): GrpcOptions {
       protoPath: packages.map((p) => p.protoPath),
       credentials: params.credentials,
       gracefulShutdown: true,
-      loader: PROTO_LOADER_OPTIONS,
+      loader: { ...PROTO_LOADER_OPTIONS, includeDirs: packages.flatMap((p) => p.includeDirs ?? []) },
       onLoadPackageDefinition: addReflection,
     },
   };

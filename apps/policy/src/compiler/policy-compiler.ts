@@ -1,0 +1,50 @@
+/** Rego sources to compile: module file name → source. */
+export interface CompileRequest {
+  modules: Record<string, string>;
+  /** Decision paths to compile in (`envoy/authz/allow`); the first is the decision. */
+  entrypoints: string[];
+}
+
+/** What compiling produced: only a policy that compiled is ever stored. */
+export interface CompiledPolicy {
+  wasm: Buffer;
+  /** SHA-256 of the capabilities file it was compiled against. */
+  capabilitiesSha256: string;
+  opaVersion: string;
+}
+
+export interface TestRequest {
+  modules: Record<string, string>;
+  tests: Record<string, string>;
+  data: Record<string, unknown>;
+}
+
+/** One Rego test (`test_*` rule) and its outcome. */
+export interface TestResult {
+  package: string;
+  name: string;
+  file?: string;
+  row?: number;
+  outcome: 'pass' | 'fail' | 'error' | 'skip';
+  message?: string;
+  durationNs?: number;
+}
+
+export interface TestReport {
+  passed: number;
+  failed: number;
+  results: TestResult[];
+}
+
+/**
+ * Compiles Rego to WebAssembly restricted to the built-ins the runtime supports, and runs
+ * Rego tests. Failures with the sources are `PolicyError('POLICY_COMPILE')` with OPA's
+ * problems (code, message, file, row, col).
+ */
+export interface PolicyCompiler {
+  compile(request: CompileRequest): Promise<CompiledPolicy>;
+  test(request: TestRequest): Promise<TestReport>;
+}
+
+/** Injection token of the PolicyCompiler (the OPA CLI in production). */
+export const POLICY_COMPILER = Symbol('POLICY_COMPILER');
