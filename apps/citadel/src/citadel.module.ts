@@ -15,6 +15,7 @@ import { CaWatcher } from './rotation/ca-watcher';
 import { RotationController } from './rotation/rotation.controller';
 import { RotationService } from './rotation/rotation.service';
 import { ServingIdentity } from './signing/serving-identity';
+import { SigningPool } from './signing/signing-pool';
 import { SigningService } from './signing/signing.service';
 
 /** Mesh CA: SPIFFE workload certificates, join tokens, inventory, revocation, rotation, trust bundle. */
@@ -33,6 +34,7 @@ import { SigningService } from './signing/signing.service';
     InventoryService,
     RevocationService,
     SigningService,
+    SigningPool,
     ServingIdentity,
     CallerAuthentication,
     RotationService,

@@ -1,4 +1,5 @@
-import { duration, filePath, key256, oneOf, port, postgresUrl, text, trustDomain } from './variables';
+import { count, duration, filePath, key256, oneOf, port, postgresUrl, text, trustDomain } from './variables';
+import { availableParallelism } from 'node:os';
 import type { Schema } from './load';
 
 /**
@@ -79,6 +80,12 @@ export const citadel = {
   intermediateTtl: duration('CITADEL_INTERMEDIATE_TTL', {
     description: 'Lifetime of an intermediate (signing) CA created by Citadel.',
     default: 365 * 86_400_000,
+  }),
+  signingWorkers: count('CITADEL_SIGNING_WORKERS', {
+    description: 'Worker threads that parse CSRs and sign certificates (0: on the main thread). Default: one per core.',
+    default: availableParallelism(),
+    defaultText: 'number of cores',
+    max: 64,
   }),
   caDir: filePath('CITADEL_CA_DIR', {
     description:

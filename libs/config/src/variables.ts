@@ -175,3 +175,18 @@ export function trustDomain<O extends Options<string>>(name: string, options: O)
     options,
   ) as Variable<WithDefault<string, O>>;
 }
+
+/** A whole number from 0 to `max`. */
+export function count<O extends Options<number>>(name: string, options: O & { max: number }) {
+  return variable(
+    name,
+    `a whole number from 0 to ${options.max}`,
+    (raw) => {
+      if (!/^\d+$/.test(raw)) throw new InvalidValue('not a whole number');
+      const value = Number(raw);
+      if (value > options.max) throw new InvalidValue('out of range');
+      return value;
+    },
+    options,
+  ) as Variable<WithDefault<number, O>>;
+}

@@ -34,6 +34,8 @@ export interface SearchParams {
   limit: number;
 }
 
+const MAX_BATCH = 500;
+
 /** The record of every certificate Citadel issued (serial, identity, validity, fingerprint, status). */
 @Injectable()
 export class InventoryService {
@@ -43,8 +45,28 @@ export class InventoryService {
     this.certificates = dataSource.getRepository(IssuedCertificate);
   }
 
-  async record(params: RecordParams): Promise<void> {
-    await this.certificates.insert({ ...params, status: 'active' });
+  private queue: { row: RecordParams; done: (error?: Error) => void }[] = [];
+
+  /**
+   * Records an issued certificate; resolves once it is committed (a certificate is never
+   * handed out before the inventory knows it). Concurrent records share one INSERT.
+   */
+  record(params: RecordParams): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.queue.length === 0) setImmediate(() => void this.flush());
+      this.queue.push({ row: params, done: (error) => (error ? reject(error) : resolve()) });
+    });
+  }
+
+  private async flush(): Promise<void> {
+    const batch = this.queue.splice(0, MAX_BATCH);
+    if (this.queue.length > 0) setImmediate(() => void this.flush());
+    try {
+      await this.certificates.insert(batch.map(({ row }) => ({ ...row, status: 'active' as const })));
+      batch.forEach(({ done }) => done());
+    } catch (error) {
+      batch.forEach(({ done }) => done(error as Error));
+    }
   }
 
   /** The inventory row of an active, unexpired certificate with this serial, or null. */

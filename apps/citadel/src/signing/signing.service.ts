@@ -1,12 +1,14 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { KeyObject } from 'node:crypto';
 import { CLOCK, type Clock, SERVICE_CONFIG } from '#libs/host';
-import { checkCsrIdentity, formatSpiffeId, issueWorkloadCertificate, parseCsr } from '#libs/pki';
+import { formatSpiffeId } from '#libs/pki';
 import type { CitadelConfig } from '../config';
 import { CitadelError, fromPkiError } from '../errors';
 import { InventoryService } from '../inventory/inventory.service';
 import type { IssuedCertificate } from '../inventory/issued-certificate.entity';
 import { CertificateAuthority } from '../keys/certificate-authority';
+import type { IssueOrder } from './signing-core';
+import { SigningPool } from './signing-pool';
 
 /** An authenticated caller: the identity the certificate is issued to, whatever the CSR says. */
 export interface CallerIdentity {
@@ -30,6 +32,7 @@ export interface SignRequest {
 export class SigningService {
   constructor(
     @Inject(CertificateAuthority) private readonly ca: CertificateAuthority,
+    @Inject(SigningPool) private readonly pool: SigningPool,
     @Inject(InventoryService) private readonly inventory: InventoryService,
     @Inject(SERVICE_CONFIG) private readonly config: CitadelConfig,
     @Inject(CLOCK) private readonly clock: Clock,
@@ -39,15 +42,7 @@ export class SigningService {
   async sign(request: SignRequest): Promise<string[]> {
     const spiffeId = this.spiffeIdOf(request.caller);
     const ttlSeconds = this.ttlFor(request.validitySeconds);
-    let publicKey: KeyObject;
-    try {
-      const csr = parseCsr(request.csrPem);
-      checkCsrIdentity({ csr, spiffeId });
-      publicKey = csr.publicKey;
-    } catch (error) {
-      fromPkiError(error);
-    }
-    return this.issue({ publicKey, spiffeId, ttlSeconds, authMethod: request.caller.authMethod });
+    return this.issueAndRecord({ csrPem: request.csrPem, spiffeId, ttlSeconds }, request.caller.authMethod);
   }
 
   /** Issues for a key Citadel holds itself (its own serving certificate). */
@@ -59,29 +54,26 @@ export class SigningService {
     dnsNames?: string[];
     ipAddresses?: string[];
   }): Promise<string[]> {
-    const issuer = this.ca.signer;
+    const { authMethod, ...order } = params;
+    return this.issueAndRecord(order, authMethod);
+  }
+
+  private async issueAndRecord(order: Omit<IssueOrder, 'nowMs'>, authMethod: IssuedCertificate['authMethod']) {
+    const issuerId = this.ca.signerId;
     let issued;
     try {
-      issued = issueWorkloadCertificate({
-        csrPublicKey: params.publicKey,
-        spiffeId: params.spiffeId,
-        ttlSeconds: params.ttlSeconds,
-        now: this.clock.now(),
-        issuer,
-        dnsNames: params.dnsNames,
-        ipAddresses: params.ipAddresses,
-      });
+      issued = await this.pool.issue({ ...order, nowMs: this.clock.now().getTime() });
     } catch (error) {
       fromPkiError(error);
     }
     await this.inventory.record({
       serialHex: issued.serialHex,
-      spiffeId: params.spiffeId,
-      notBefore: issued.notBefore,
-      notAfter: issued.notAfter,
+      spiffeId: order.spiffeId,
+      notBefore: new Date(issued.notBeforeMs),
+      notAfter: new Date(issued.notAfterMs),
       fingerprintSha256: issued.fingerprintSha256,
-      issuerId: this.ca.signerId,
-      authMethod: params.authMethod,
+      issuerId,
+      authMethod,
     });
     return [issued.certPem, ...issued.chainPem];
   }
