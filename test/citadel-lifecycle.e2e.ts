@@ -9,7 +9,15 @@ import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { PROTO_LOADER_OPTIONS } from '#libs/grpc';
 import { CITADEL_EVENTS_PACKAGE, type CitadelEvent } from '#libs/proto';
-import { createTestDatabase, json, newKek, ServiceProcess, type TestDatabase, useCitadelTls } from '#libs/testing';
+import {
+  createTestDatabase,
+  json,
+  newKek,
+  ServiceProcess,
+  type TestDatabase,
+  useCitadelTls,
+  newCsr,
+} from '#libs/testing';
 
 const run = promisify(execFile);
 const ADMIN = 'citadel-lifecycle-admin-token-0123456789';
@@ -41,27 +49,12 @@ describe('Citadel certificate lifecycle', () => {
   async function enrol(namespace: string, serviceAccount: string): Promise<Workload> {
     const { token } = await json(await admin('POST', '/v1/join-tokens', { namespace, serviceAccount }));
     const keyFile = path('key.pem');
-    const csrFile = path('csr.pem');
-    await run('openssl', [
-      'req',
-      '-new',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      keyFile,
-      '-out',
-      csrFile,
-      '-subj',
-      '/O=w',
-    ]);
+    const csrPem = await newCsr({ keyFile, csrFile: path('csr.pem'), subject: '/O=w' });
     const out = await citadel.grpcurl(
       '-H',
       `authorization: Bearer ${token}`,
       '-d',
-      JSON.stringify({ csr: readFileSync(csrFile, 'utf8') }),
+      JSON.stringify({ csr: csrPem }),
       'istio.v1.auth.IstioCertificateService/CreateCertificate',
     );
     const chain: string[] = JSON.parse(out).cert_chain;

@@ -5,7 +5,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import { createTestDatabase, json, newKek, ServiceProcess, type TestDatabase, useCitadelTls } from '#libs/testing';
+import {
+  createTestDatabase,
+  json,
+  newKek,
+  ServiceProcess,
+  type TestDatabase,
+  useCitadelTls,
+  newCsr,
+  openssl,
+  selfSigned,
+} from '#libs/testing';
 
 const run = promisify(execFile);
 const ADMIN = 'citadel-plugin-admin-token-0123456789abc';
@@ -18,80 +28,39 @@ async function operatorCa(dir: string): Promise<Record<string, string>> {
     '[ca]\nbasicConstraints=critical,CA:true\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n' +
       '[leaf]\nbasicConstraints=critical,CA:false\nkeyUsage=critical,digitalSignature\n',
   );
-  await run('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-keyout',
-    f('root-key.pem'),
-    '-out',
-    f('root-cert.pem'),
-    '-subj',
-    '/O=Operator/CN=Operator Root',
-    '-days',
-    '3650',
-    '-addext',
-    'basicConstraints=critical,CA:true',
-    '-addext',
-    'keyUsage=critical,keyCertSign,cRLSign',
-  ]);
-  await run('openssl', [
-    'req',
-    '-new',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-keyout',
-    f('ca-key.pem'),
-    '-out',
-    f('ca.csr'),
-    '-subj',
-    '/O=Operator/CN=Mesh Intermediate',
-  ]);
-  await run('openssl', [
-    'x509',
-    '-req',
-    '-in',
-    f('ca.csr'),
-    '-CA',
-    f('root-cert.pem'),
-    '-CAkey',
-    f('root-key.pem'),
-    '-CAcreateserial',
-    '-out',
-    f('ca-cert.pem'),
-    '-days',
-    '365',
-    '-extfile',
-    f('ext.cnf'),
-    '-extensions',
-    'ca',
-  ]);
-  await run('openssl', [
-    'x509',
-    '-req',
-    '-in',
-    f('ca.csr'),
-    '-CA',
-    f('root-cert.pem'),
-    '-CAkey',
-    f('root-key.pem'),
-    '-CAcreateserial',
-    '-out',
-    f('not-ca.pem'),
-    '-days',
-    '365',
-    '-extfile',
-    f('ext.cnf'),
-    '-extensions',
-    'leaf',
-  ]);
+  await selfSigned({
+    keyFile: f('root-key.pem'),
+    certFile: f('root-cert.pem'),
+    subject: '/O=Operator/CN=Operator Root',
+    days: 3650,
+    extensions: ['basicConstraints=critical,CA:true', 'keyUsage=critical,keyCertSign,cRLSign'],
+  });
+  await newCsr({ keyFile: f('ca-key.pem'), csrFile: f('ca.csr'), subject: '/O=Operator/CN=Mesh Intermediate' });
+  // The same key certified twice by the root: once as a CA (ca-cert.pem), once not (to refuse).
+  for (const [out, section] of [
+    ['ca-cert.pem', 'ca'],
+    ['not-ca.pem', 'leaf'],
+  ]) {
+    await openssl(
+      'x509',
+      '-req',
+      '-in',
+      f('ca.csr'),
+      '-CA',
+      f('root-cert.pem'),
+      '-CAkey',
+      f('root-key.pem'),
+      '-CAcreateserial',
+      '-out',
+      f(out),
+      '-days',
+      '365',
+      '-extfile',
+      f('ext.cnf'),
+      '-extensions',
+      section,
+    );
+  }
   writeFileSync(f('cert-chain.pem'), readFileSync(f('ca-cert.pem'), 'utf8') + readFileSync(f('root-cert.pem'), 'utf8'));
   const read = (name: string) => readFileSync(f(name), 'utf8');
   return {
@@ -123,26 +92,12 @@ describe('Citadel with a plugged-in CA (Istio cacerts)', () => {
       await admin('POST', '/v1/join-tokens', { namespace: 'default', serviceAccount: 'plugged' }),
     );
     const csrFile = join(dir, `${Date.now()}.csr`);
-    await run('openssl', [
-      'req',
-      '-new',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      `${csrFile}.key`,
-      '-out',
-      csrFile,
-      '-subj',
-      '/O=w',
-    ]);
+    const csrPem = await newCsr({ keyFile: `${csrFile}.key`, csrFile, subject: '/O=w' });
     const out = await citadel.grpcurl(
       '-H',
       `authorization: Bearer ${token}`,
       '-d',
-      JSON.stringify({ csr: readFileSync(csrFile, 'utf8') }),
+      JSON.stringify({ csr: csrPem }),
       'istio.v1.auth.IstioCertificateService/CreateCertificate',
     );
     return JSON.parse(out).cert_chain;

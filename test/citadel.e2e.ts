@@ -5,7 +5,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import { createTestDatabase, json, newKek, ServiceProcess, type TestDatabase, useCitadelTls } from '#libs/testing';
+import {
+  createTestDatabase,
+  json,
+  newKek,
+  ServiceProcess,
+  type TestDatabase,
+  useCitadelTls,
+  newCsr,
+  selfSigned,
+} from '#libs/testing';
 
 const run = promisify(execFile);
 const ADMIN = 'citadel-e2e-admin-token-0123456789abcdef';
@@ -22,24 +31,8 @@ function file(name: string, text: string): string {
 /** A key and CSR made by the openssl CLI, as a workload's agent would. */
 async function csr(options: { key?: string[]; san?: string } = {}): Promise<{ keyFile: string; csrPem: string }> {
   const keyFile = join(scratch, `${counter++}-key.pem`);
-  const csrFile = join(scratch, `${counter++}-csr.pem`);
-  const key = options.key ?? ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'];
-  const san = options.san ? ['-addext', `subjectAltName=${options.san}`] : [];
-  await run('openssl', [
-    'req',
-    '-new',
-    ...key,
-    '-nodes',
-    '-keyout',
-    keyFile,
-    '-out',
-    csrFile,
-    '-subj',
-    '/O=workload',
-    ...san,
-  ]);
-  const { readFileSync } = await import('node:fs');
-  return { keyFile, csrPem: readFileSync(csrFile, 'utf8') };
+  const csrPem = await newCsr({ keyFile, csrFile: join(scratch, `${counter++}-csr.pem`), ...options });
+  return { keyFile, csrPem };
 }
 
 type Outcome = { chain: string[] } | { code: string; message: string };
@@ -243,25 +236,13 @@ describe('Citadel, the mesh CA', () => {
     // A certificate from another CA is not even offered (the server asks for ours).
     const foreignKey = join(scratch, 'foreign.key');
     const foreignCert = join(scratch, 'foreign.pem');
-    await run('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      foreignKey,
-      '-out',
-      foreignCert,
-      '-subj',
-      '/CN=x',
-      '-days',
-      '1',
-      '-addext',
-      'subjectAltName=URI:spiffe://cluster.local/ns/shop/sa/cart',
-    ]);
+    await selfSigned({
+      keyFile: foreignKey,
+      certFile: foreignCert,
+      subject: '/CN=x',
+      days: 1,
+      extensions: ['subjectAltName=URI:spiffe://cluster.local/ns/shop/sa/cart'],
+    });
     assert.equal(
       refusal(await createCertificate(citadel, { csr: next.csrPem }, { cert: foreignCert, key: foreignKey })).code,
       'Unauthenticated',

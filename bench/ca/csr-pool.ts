@@ -1,10 +1,7 @@
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-
-const run = promisify(execFile);
+import { newCsr } from '#libs/testing';
 
 /**
  * `count` PKCS#10 CSRs for fresh P-256 keys, made by the openssl CLI as a workload's agent
@@ -26,21 +23,5 @@ export async function makeCsrPool(count: number, parallel = 8): Promise<string[]
 }
 
 async function makeCsr(dir: string, i: number): Promise<string> {
-  const csrFile = join(dir, `${i}.csr`);
-  await run('openssl', [
-    'req',
-    '-new',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-keyout',
-    join(dir, `${i}.key`),
-    '-out',
-    csrFile,
-    '-subj',
-    '/O=bench-workload',
-  ]);
-  return readFileSync(csrFile, 'utf8');
+  return newCsr({ keyFile: join(dir, `${i}.key`), csrFile: join(dir, `${i}.csr`), subject: '/O=bench-workload' });
 }

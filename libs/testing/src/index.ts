@@ -3,3 +3,4 @@ export { repoRoot, toolPath } from './repo';
 export { freePort, PORT_VARIABLES, ServiceProcess, type AppName } from './service-process';
 export { json } from './http';
 export { fetchTrustBundle, newKek, useCitadelTls } from './citadel';
+export { newCsr, openssl, P256_KEY, selfSigned } from './openssl';
