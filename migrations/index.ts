@@ -12,6 +12,8 @@ import { GalleyChange, GalleyState } from '../apps/galley/src/store/resource-cha
 import { Policy1764300000000 } from './1764300000000-policy';
 import { Policy } from '../apps/policy/src/policies/policy.entity';
 import { PolicyRevision } from '../apps/policy/src/policies/policy-revision.entity';
+import { DecisionLogs1764500000000 } from './1764500000000-decision-logs';
+import { DecisionLog } from '../apps/policy/src/decision-logs/decision-log.entity';
 
 /** Every migration, oldest first. A new migration is added here as well as to this folder. */
 export const MIGRATIONS = [
@@ -20,6 +22,7 @@ export const MIGRATIONS = [
   CitadelRotation1764150000000,
   Galley1764200000000,
   Policy1764300000000,
+  DecisionLogs1764500000000,
 ];
 
 /** Every entity of every app: after all MIGRATIONS, the schema must match these exactly. */
@@ -34,4 +37,5 @@ export const ENTITIES = [
   GalleyState,
   Policy,
   PolicyRevision,
+  DecisionLog,
 ];

@@ -6,9 +6,8 @@ import { after, before, describe, it } from 'node:test';
 import { credentials, loadPackageDefinition, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { PROTO_LOADER_OPTIONS } from '#libs/grpc';
-import { GALLEY_PACKAGE, type GalleyWatchEvent } from '#libs/proto';
+import { fromStruct, GALLEY_PACKAGE, type GalleyWatchEvent } from '#libs/proto';
 import { createTestDatabase, json, ServiceProcess, type TestDatabase } from '#libs/testing';
-import { fromStruct } from '../apps/galley/src/watch/struct';
 import { BOOKINFO, galleyClient } from './galley-fixtures';
 
 const ADMIN = 'galley-watch-e2e-admin-token-0123456789';

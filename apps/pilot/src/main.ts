@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { configFromEnv, schemas } from '#libs/config';
 import { runService } from '#libs/host';
+import { ENVOY_ADS_PACKAGE } from '#libs/proto';
 import { ENTITIES, MIGRATIONS } from '../../../migrations';
 import { PilotModule } from './pilot.module';
 
@@ -9,7 +10,7 @@ void runService({
   description: 'Service discovery and per-proxy configuration over xDS.',
   loadConfig: () => configFromEnv(schemas.pilot),
   module: PilotModule,
-  grpcPackages: [],
+  grpcPackages: [ENVOY_ADS_PACKAGE],
   entities: ENTITIES,
   migrations: MIGRATIONS,
 });

@@ -1,6 +1,9 @@
 import { Module } from '@nestjs/common';
+import { AuthorizationModule } from './authorization/authorization.module';
 import { OpaCliCompiler } from './compiler/opa-cli.compiler';
 import { POLICY_COMPILER } from './compiler/policy-compiler';
+import { DecisionLogsModule } from './decision-logs/decision-logs.module';
+import { ReplayController } from './decision-logs/replay.controller';
 import { AuthzCheckController } from './evaluation/authz-check.controller';
 import { PolicyEngine } from './evaluation/policy-engine';
 import { ExtAuthzGrpc } from './ext-authz/ext-authz.grpc';
@@ -9,7 +12,9 @@ import { ACTIVATION_LISTENER, PoliciesService } from './policies/policies.servic
 
 /** Rego policies compiled to WebAssembly, the what-if API and ext_authz Check. */
 @Module({
-  controllers: [PoliciesController, AuthzCheckController, ExtAuthzGrpc],
+  imports: [AuthorizationModule, DecisionLogsModule],
+  // ReplayController first: PoliciesController's `{n}:{action}` route would otherwise take `{n}:replay`.
+  controllers: [ReplayController, PoliciesController, AuthzCheckController, ExtAuthzGrpc],
   providers: [
     PoliciesService,
     PolicyEngine,

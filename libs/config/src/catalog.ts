@@ -1,4 +1,16 @@
-import { count, duration, filePath, key256, oneOf, port, postgresUrl, text, trustDomain } from './variables';
+import {
+  count,
+  duration,
+  filePath,
+  InvalidValue,
+  key256,
+  oneOf,
+  port,
+  postgresUrl,
+  text,
+  trustDomain,
+  type Variable,
+} from './variables';
 import { availableParallelism } from 'node:os';
 import type { Schema } from './load';
 
@@ -107,6 +119,20 @@ export const pilot = {
   ...service,
   grpcPort: port('PILOT_XDS_PORT', { description: 'Pilot gRPC (health, reflection; xDS).', default: 15010 }),
   adminPort: port('PILOT_ADMIN_PORT', { description: 'Pilot HTTP admin API.', default: 8082 }),
+  galleyAddress: text('PILOT_GALLEY_ADDRESS', {
+    description:
+      "Galley's gRPC address (host:port) Pilot watches config from; Pilot keeps its last good config while Galley is away.",
+    default: '127.0.0.1:15019',
+  }),
+  debounce: duration('PILOT_DEBOUNCE', {
+    description: 'Quiet period after a config or registry change before Pilot computes and pushes xDS updates.',
+    default: 100,
+  }),
+  disconnectGrace: duration('PILOT_DISCONNECT_GRACE', {
+    description:
+      'How long a workload that registered through its xDS stream stays a healthy endpoint after the stream drops.',
+    default: 10_000,
+  }),
 } satisfies Schema;
 
 export const galley = {
@@ -136,6 +162,21 @@ export const galley = {
   }),
 } satisfies Schema;
 
+/** Comma-separated RFC 6901 JSON pointers (`/a/b`, `~1` for "/", `~0` for "~"), kept as written. */
+function jsonPointers(name: string, options: { description: string }): Variable<string[] | undefined> {
+  const { defaultValue: _none, ...base } = text(name, options);
+  return {
+    ...base,
+    expects: 'comma-separated JSON pointers (RFC 6901) such as /parsed_body/password',
+    parse: (raw) => {
+      const pointers = raw.split(',').map((p) => p.trim());
+      const bad = pointers.find((p) => !/^(\/([^~/]|~[01])*)+$/.test(p));
+      if (bad !== undefined) throw new InvalidValue(`${JSON.stringify(bad)} is not a JSON pointer`);
+      return pointers;
+    },
+  };
+}
+
 export const policy = {
   ...service,
   grpcPort: port('POLICY_GRPC_PORT', { description: 'Policy gRPC (health, reflection; ext_authz).', default: 9191 }),
@@ -157,6 +198,41 @@ export const policy = {
     description:
       'How long a replica may keep using a cached active revision before looking it up again (activations made through this replica apply at once).',
     default: 2_000,
+  }),
+  decisionLogBuffer: count('POLICY_DECISION_LOG_BUFFER', {
+    description:
+      'Decisions this service makes (ext_authz, /v1/authz/check) waiting in memory to be stored; when full, new ones are dropped and counted. 0: not logged.',
+    default: 10_000,
+    max: 1_000_000,
+  }),
+  decisionLogFlush: duration('POLICY_DECISION_LOG_FLUSH', {
+    description: 'How often buffered decisions are written to PostgreSQL (a failed write is retried).',
+    default: 1_000,
+  }),
+  decisionLogRetention: duration('POLICY_DECISION_LOG_RETENTION', {
+    description: 'How long decision logs are kept (by decision time) before they are pruned.',
+    default: 7 * 86_400_000,
+  }),
+  decisionLogPruneInterval: duration('POLICY_DECISION_LOG_PRUNE_INTERVAL', {
+    description: 'How often decision logs older than POLICY_DECISION_LOG_RETENTION are deleted.',
+    default: 600_000,
+  }),
+  decisionLogMask: jsonPointers('POLICY_DECISION_LOG_MASK', {
+    description:
+      'Comma-separated JSON pointers (RFC 6901) into the input whose values are replaced by "[masked]" before a decision log is stored, e.g. /parsed_body/password (authorization, cookie, set-cookie and proxy-authorization headers always are).',
+  }),
+  galleyAddress: text('POLICY_GALLEY_ADDRESS', {
+    description:
+      "Galley's gRPC address (host:port) the policy service watches AuthorizationPolicies from; the last good set stays in use while Galley is away.",
+    default: '127.0.0.1:15019',
+  }),
+  rootNamespace: text('POLICY_ROOT_NAMESPACE', {
+    description: 'The root namespace: AuthorizationPolicies there apply mesh-wide (Istio `meshConfig.rootNamespace`).',
+    default: 'istio-system',
+  }),
+  authzDebounce: duration('POLICY_AUTHZ_DEBOUNCE', {
+    description: 'Quiet period after an AuthorizationPolicy change before the Istio authorization data is rebuilt.',
+    default: 100,
   }),
 } satisfies Schema;
 

@@ -1,5 +1,6 @@
 import { type DynamicModule, type INestApplication, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { ConfigError } from '#libs/config';
 import { grpcServerOptions, serviceNames } from '#libs/grpc';
@@ -8,6 +9,9 @@ import { ErrorMappingFilter } from './error-mapping.filter';
 import { OpenApiDocument } from './openapi.controller';
 import type { ServiceConfig, ServiceDefinition } from './service-definition';
 import { ServiceModule } from './service.module';
+
+/** Largest JSON request body the admin APIs accept. */
+const JSON_BODY_LIMIT = '5mb';
 
 /** Exit status for a configuration error (sysexits EX_CONFIG). */
 export const EXIT_CONFIG = 78;
@@ -52,10 +56,12 @@ async function start(definition: ServiceDefinition, logger: Logger): Promise<INe
   class RootModule {}
   Object.defineProperty(RootModule, 'name', { value: `${definition.name}Root` });
 
-  const app = await NestFactory.create(RootModule as unknown as DynamicModule['module'], {
+  const app = await NestFactory.create<NestExpressApplication>(RootModule as unknown as DynamicModule['module'], {
     logger: new PinoNestLogger(logger),
     abortOnError: false,
   });
+  // Batches (decision logs, config applies, Rego sources) outgrow body-parser's 100 kB default.
+  app.useBodyParser('json', { limit: JSON_BODY_LIMIT });
   app.getHttpAdapter().getInstance().disable('x-powered-by');
   const credentials = await definition.grpcCredentials?.(app);
   // One filter for both transports; the gRPC server inherits it (and nothing is registered twice).

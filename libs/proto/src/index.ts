@@ -42,6 +42,17 @@ export const ENVOY_EXT_AUTHZ_PACKAGE: GrpcPackage = {
   includeDirs: ENVOY_PROTO_INCLUDE_DIRS,
 };
 
+/**
+ * Envoy's `envoy.service.discovery.v3.AggregatedDiscoveryService` (xDS v3 ADS), loaded from
+ * @grpc/grpc-js-xds's copy. Resources inside responses are `google.protobuf.Any`.
+ */
+export const ENVOY_ADS_PACKAGE: GrpcPackage = {
+  name: 'envoy.service.discovery.v3',
+  protoPath: join(ENVOY_PROTO_INCLUDE_DIRS[0], 'envoy', 'service', 'discovery', 'v3', 'ads.proto'),
+  services: ['envoy.service.discovery.v3.AggregatedDiscoveryService'],
+  includeDirs: ENVOY_PROTO_INCLUDE_DIRS,
+};
+
 /** Wire types of IstioCertificateService (proto-loader: proto field names, int64 as string). */
 export interface IstioCertificateRequest {
   csr: string;
@@ -114,3 +125,4 @@ function findRoot(): string {
     dir = parent;
   }
 }
+export { fromStruct, toStruct, toValue } from './struct';

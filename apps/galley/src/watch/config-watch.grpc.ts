@@ -13,7 +13,7 @@ import { GalleyError } from '../errors';
 import { isKind, KINDS } from '../resources/kinds';
 import { ResourceReader } from '../store/resource.reader';
 import type { ChangeRecord, StoredResource } from '../store/records';
-import { toStruct } from './struct';
+import { toStruct } from '#libs/proto';
 import { WatchService } from './watch.service';
 
 /** `bowline.galley.v1.ConfigWatch`: the gRPC facade over the change log (Watch) and snapshots (List). */

@@ -4,6 +4,7 @@ import { RequireRole } from '#libs/auth';
 import { SERVICE_CONFIG } from '#libs/host';
 import { buildInput, InputError } from '#libs/policy-runtime';
 import type { PolicyConfig } from '../config';
+import { DecisionRecorder } from '../decision-logs/decision-recorder';
 import { PolicyError } from '../errors';
 import { requireObject } from '../policies/policy-request';
 import { parseCheckRequest } from './check-request';
@@ -17,6 +18,7 @@ export class AuthzCheckController {
   constructor(
     @Inject(PolicyEngine) private readonly engine: PolicyEngine,
     @Inject(SERVICE_CONFIG) private readonly config: PolicyConfig,
+    @Inject(DecisionRecorder) private readonly recorder: DecisionRecorder,
   ) {}
 
   @Post('check')
@@ -66,6 +68,7 @@ export class AuthzCheckController {
     }
     const policy = request.policy ?? this.config.extAuthzPolicy;
     const { revision, evaluation } = await this.engine.evaluate(policy, request.revision, input);
+    this.recorder.record({ input, policy, revision, ...evaluation, requestedBy: 'authz-check' });
     return {
       policy,
       revision,

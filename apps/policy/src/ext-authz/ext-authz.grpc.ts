@@ -3,6 +3,7 @@ import { GrpcMethod } from '@nestjs/microservices';
 import { SERVICE_CONFIG } from '#libs/host';
 import { checkRequestToInput, failedDecision, InputError } from '#libs/policy-runtime';
 import type { PolicyConfig } from '../config';
+import { DecisionRecorder } from '../decision-logs/decision-recorder';
 import { PolicyError } from '../errors';
 import { PolicyEngine } from '../evaluation/policy-engine';
 import { type CheckResponse, toCheckResponse } from './check-response';
@@ -19,6 +20,7 @@ export class ExtAuthzGrpc {
   constructor(
     @Inject(PolicyEngine) private readonly engine: PolicyEngine,
     @Inject(SERVICE_CONFIG) private readonly config: PolicyConfig,
+    @Inject(DecisionRecorder) private readonly recorder: DecisionRecorder,
   ) {}
 
   @GrpcMethod('Authorization', 'Check')
@@ -34,6 +36,7 @@ export class ExtAuthzGrpc {
     try {
       const { revision, evaluation } = await this.engine.evaluate(policy, undefined, input);
       const { decision } = evaluation;
+      this.recorder.record({ input, policy, revision, ...evaluation, requestedBy: 'ext_authz' });
       if (decision.error) {
         this.logger.warn({ msg: 'denied: the policy did not decide', policy, revision, error: decision.error });
       }
@@ -41,7 +44,9 @@ export class ExtAuthzGrpc {
     } catch (error) {
       if (!(error instanceof PolicyError)) throw error;
       this.logger.warn({ msg: 'denied: no policy to evaluate', policy, reason: error.message });
-      return toCheckResponse(failedDecision('DECISION_UNDEFINED', error.message));
+      const denied = failedDecision('DECISION_UNDEFINED', error.message);
+      this.recorder.record({ input, policy, revision: null, decision: denied, requestedBy: 'ext_authz' });
+      return toCheckResponse(denied);
     }
   }
 }

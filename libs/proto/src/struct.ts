@@ -1,4 +1,5 @@
-import type { ProtoStruct, ProtoValue } from '#libs/proto';
+/** google.protobuf.Struct <-> JSON, as proto-loader (`oneofs: true`) reads and writes it: how Galley sends resources and xDS nodes carry metadata. */
+import type { ProtoStruct, ProtoValue } from './index';
 
 /** JSON → google.protobuf.Struct as proto-loader writes it. */
 export function toStruct(object: Record<string, unknown>): ProtoStruct {

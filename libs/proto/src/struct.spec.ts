@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { loadSync } from '@grpc/proto-loader';
 import { PROTO_LOADER_OPTIONS } from '#libs/grpc';
-import { GALLEY_PACKAGE } from '#libs/proto';
+import { GALLEY_PACKAGE } from './index';
 import { fromStruct, toStruct } from './struct';
 
 describe('Struct conversion', () => {

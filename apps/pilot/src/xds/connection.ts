@@ -1,0 +1,93 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { ServerDuplexStream } from '@grpc/grpc-js';
+import type { GeneratedResource } from './config-generator';
+import type { ProxyNode } from './node';
+import { type DiscoveryRequest, type DiscoveryResponse, TYPE_URLS, type XdsType } from './types';
+
+/** Where one resource type of one stream stands, as proxy-status reports it. */
+export type SyncStatus = 'SYNCED' | 'STALE' | 'NACK' | 'NOT_SENT';
+
+/** One subscribed type on one stream. */
+export interface Subscription {
+  /** Requested names; null for a wildcard subscription (everything). */
+  names: string[] | null;
+  sentVersion?: string;
+  sentNonce?: string;
+  sentHash?: string;
+  sentCount?: number;
+  lastPushAt?: Date;
+  /** The version the proxy last accepted (ACK): what it runs after a NACK. */
+  ackedVersion?: string;
+  ackedNonce?: string;
+  lastAckAt?: Date;
+  /** The proxy's error for the latest response, when it rejected it. */
+  nack?: { nonce: string; version: string; message: string; at: Date };
+  /** When the change that caused the latest push was first seen (for convergence time). */
+  changeSeenAt?: number;
+}
+
+export type AdsCall = ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>;
+
+const CONTROL_PLANE = { identifier: 'bowline-pilot' };
+
+/** One ADS stream: its proxy, and per type what was asked, sent, accepted or rejected. */
+export class XdsConnection {
+  readonly id = `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
+  readonly subscriptions = new Map<XdsType, Subscription>();
+  node?: ProxyNode;
+  private nonces = 0;
+
+  constructor(
+    readonly call: AdsCall,
+    readonly connectedAt: Date,
+  ) {}
+
+  status(type: XdsType): SyncStatus {
+    const subscription = this.subscriptions.get(type);
+    if (!subscription?.sentNonce) return 'NOT_SENT';
+    if (subscription.nack?.nonce === subscription.sentNonce) return 'NACK';
+    return subscription.ackedNonce === subscription.sentNonce ? 'SYNCED' : 'STALE';
+  }
+
+  /**
+   * Sends `resources` as the state of the world of `type` unless it is what was sent last
+   * (`force` sends anyway, e.g. when the subscription changed). The version is a digest of the
+   * content, so identical config has the same version across pushes and Pilot restarts.
+   */
+  send(
+    type: XdsType,
+    resources: readonly GeneratedResource[],
+    now: Date,
+    force: boolean,
+    changeSeenAt?: number,
+  ): boolean {
+    const subscription = this.subscriptions.get(type);
+    if (!subscription) return false;
+    const hash = digest(resources);
+    if (!force && hash === subscription.sentHash) return false;
+    const version = hash.slice(0, 16);
+    const nonce = `${this.id}-${++this.nonces}`;
+    this.call.write({
+      version_info: version,
+      resources: resources.map((r) => r.resource),
+      type_url: TYPE_URLS[type],
+      nonce,
+      control_plane: CONTROL_PLANE,
+    });
+    Object.assign(subscription, {
+      sentVersion: version,
+      sentNonce: nonce,
+      sentHash: hash,
+      sentCount: resources.length,
+      lastPushAt: now,
+      changeSeenAt: subscription.changeSeenAt ?? changeSeenAt,
+    });
+    return true;
+  }
+}
+
+function digest(resources: readonly GeneratedResource[]): string {
+  const hash = createHash('sha256');
+  for (const { name, digest } of resources) hash.update(name).update('\0').update(digest).update('\0');
+  return hash.digest('hex');
+}

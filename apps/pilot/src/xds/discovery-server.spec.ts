@@ -1,0 +1,147 @@
+import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import { after, before, describe, it } from 'node:test';
+import { Logger } from '@nestjs/common';
+import { Registry } from 'prom-client';
+import { SYSTEM_CLOCK } from '#libs/host';
+import type { PilotConfig } from '../config';
+import { PilotMetrics } from '../metrics/pilot-metrics';
+import { type ConfigResource, ConfigStore } from '../registry/config-store';
+import { ServiceRegistry } from '../registry/service-registry';
+import { WorkloadRegistrations } from '../registry/workload-registrations';
+import type { AdsCall } from './connection';
+import { DiscoveryServer } from './discovery-server';
+import { type DiscoveryRequest, type DiscoveryResponse, TYPE_URLS } from './types';
+
+const entry = (name: string, port: number, addresses: string[]): ConfigResource => ({
+  kind: 'ServiceEntry',
+  namespace: 'default',
+  name,
+  resourceVersion: 1,
+  spec: {
+    hosts: [`${name}.default.svc.cluster.local`],
+    ports: [{ number: port, name: 'grpc' }],
+    endpoints: addresses.map((address) => ({ address })),
+  },
+  labels: {},
+});
+
+/** A stand-in for grpc-js's duplex call: records what the server writes. */
+class FakeCall extends EventEmitter {
+  readonly written: DiscoveryResponse[] = [];
+  write(response: DiscoveryResponse): boolean {
+    this.written.push(response);
+    return true;
+  }
+  end(): void {
+    this.emit('close');
+  }
+  send(request: Partial<DiscoveryRequest>): void {
+    this.emit('data', {
+      version_info: '',
+      node: null,
+      resource_names: [],
+      type_url: TYPE_URLS.EDS,
+      response_nonce: '',
+      error_detail: null,
+      ...request,
+    });
+  }
+}
+
+const node = (name: string) => ({
+  id: `sidecar~10.0.0.9~${name}.default~default.svc.cluster.local`,
+  cluster: '',
+  metadata: null,
+});
+const settle = () => new Promise((r) => setTimeout(r, 60));
+
+describe('DiscoveryServer', () => {
+  const config = { debounce: 20, disconnectGrace: 1_000 } as PilotConfig;
+  const metricsRegistry = new Registry();
+  const metrics = new PilotMetrics(metricsRegistry);
+  const store = new ConfigStore();
+  const workloads = new WorkloadRegistrations(config, SYSTEM_CLOCK);
+  const registry = new ServiceRegistry(store, workloads, metrics);
+  const server = new DiscoveryServer(config, SYSTEM_CLOCK, registry, workloads, metrics);
+  const echoCluster = 'outbound|7070||echo.default.svc.cluster.local';
+  const otherCluster = 'outbound|80||other.default.svc.cluster.local';
+  const a = new FakeCall();
+  const b = new FakeCall();
+
+  before(() => {
+    Logger.overrideLogger(false);
+    registry.onModuleInit();
+    server.onModuleInit();
+    store.replace([entry('echo', 7070, ['10.0.0.1']), entry('other', 80, ['10.0.1.1'])], 1);
+    server.open(a as unknown as AdsCall);
+    server.open(b as unknown as AdsCall);
+  });
+  after(() => server.onModuleDestroy());
+
+  const statusOf = (call: FakeCall) =>
+    server
+      .list()
+      .find((c) => (c.call as unknown) === call)!
+      .status('EDS');
+
+  it('answers a subscription, and an ACK makes it SYNCED', () => {
+    a.send({ node: node('a'), resource_names: [echoCluster] });
+    b.send({ node: node('b'), resource_names: [otherCluster] });
+    assert.equal(a.written.length, 1);
+    assert.equal(a.written[0].resources.length, 1);
+    assert.equal(statusOf(a), 'STALE');
+    for (const call of [a, b]) {
+      const last = call.written.at(-1)!;
+      call.send({
+        version_info: last.version_info,
+        response_nonce: last.nonce,
+        resource_names: call === a ? [echoCluster] : [otherCluster],
+      });
+    }
+    assert.equal(statusOf(a), 'SYNCED');
+    assert.equal(statusOf(b), 'SYNCED');
+  });
+
+  it('debounces a burst of changes into one push, only to the streams whose resources changed', async () => {
+    store.apply('upsert', entry('echo', 7070, ['10.0.0.1', '10.0.0.2']), 2);
+    store.apply('upsert', entry('echo', 7070, ['10.0.0.1', '10.0.0.2', '10.0.0.3']), 3);
+    store.apply('upsert', entry('unrelated', 9000, ['10.0.2.1']), 4);
+    await settle();
+    assert.equal(a.written.length, 2, 'one push for the burst');
+    assert.equal(b.written.length, 1, 'nothing changed for b');
+    assert.notEqual(a.written[1].version_info, a.written[0].version_info);
+    assert.equal(statusOf(a), 'STALE');
+  });
+
+  it('records a NACK, does not re-send the rejected config, and ignores stale nonces', async () => {
+    const rejected = a.written[1];
+    a.send({
+      version_info: a.written[0].version_info,
+      response_nonce: rejected.nonce,
+      resource_names: [echoCluster],
+      error_detail: { code: 3, message: 'bad endpoints' },
+    });
+    assert.equal(statusOf(a), 'NACK');
+    const connection = server.list().find((c) => (c.call as unknown) === a)!;
+    assert.equal(connection.subscriptions.get('EDS')!.ackedVersion, a.written[0].version_info);
+    a.send({ version_info: 'x', response_nonce: a.written[0].nonce, resource_names: [echoCluster, otherCluster] });
+    store.apply('upsert', entry('unrelated', 9000, ['10.0.2.2']), 5);
+    await settle();
+    assert.equal(a.written.length, 2, 'no re-send of the NACKed config, no answer to a stale nonce');
+    assert.match(await metricsRegistry.metrics(), /bowline_pilot_xds_rejects_total\{type="eds"\} 1/);
+  });
+
+  it('answers a change of subscription at once, and drops a closed stream', () => {
+    const last = a.written.at(-1)!;
+    a.send({
+      version_info: last.version_info,
+      response_nonce: last.nonce,
+      resource_names: [echoCluster, otherCluster],
+    });
+    assert.equal(a.written.length, 3);
+    assert.equal(a.written[2].resources.length, 2);
+    b.emit('cancelled');
+    assert.equal(server.list().length, 1);
+  });
+});

@@ -1,0 +1,165 @@
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import { Logger } from '@nestjs/common';
+import { PolicyRuntime } from '#libs/policy-runtime';
+import { toolPath } from '#libs/testing';
+import { OpaCliCompiler } from '../compiler/opa-cli.compiler';
+import type { PolicyConfig } from '../config';
+import type { AuthorizationDecision } from './authorization-engine';
+import { authorizationInput, normaliseRequestPath, parseAuthorizationCheck } from './check-input';
+import { ISTIO_AUTHZ_ENTRYPOINT, ISTIO_AUTHZ_REGO } from './istio-authz.rego';
+import { normalisePolicy } from './normalise';
+
+type Spec = Record<string, unknown>;
+const SLEEP = 'spiffe://cluster.local/ns/default/sa/sleep';
+
+/** The module, compiled once by the OPA CLI with the service's capabilities, on the wasm runtime. */
+describe('Istio authorization semantics (wasm)', () => {
+  let runtime: PolicyRuntime;
+
+  before(async () => {
+    Logger.overrideLogger(false);
+    const compiler = new OpaCliCompiler({ opaPath: toolPath('opa'), compileTimeout: 60_000 } as PolicyConfig);
+    const { wasm } = await compiler.compile({
+      modules: { 'istio_authz.rego': ISTIO_AUTHZ_REGO },
+      entrypoints: [ISTIO_AUTHZ_ENTRYPOINT],
+    });
+    runtime = await PolicyRuntime.load(wasm, { entrypoint: ISTIO_AUTHZ_ENTRYPOINT });
+  });
+
+  /** Decides `check` with the policies `specs` (all in namespace foo unless `ns/name` says otherwise). */
+  function decide(specs: Record<string, Spec>, check: Spec): AuthorizationDecision {
+    const policies = Object.entries(specs).map(([id, spec]) => {
+      const [namespace, name] = id.includes('/') ? id.split('/') : ['foo', id];
+      const annotations = (spec.annotations ?? {}) as Record<string, string>;
+      const { annotations: _, ...rest } = spec;
+      return normalisePolicy({ namespace, name, annotations, spec: rest, resourceVersion: 1 }, 'istio-system').policy;
+    });
+    runtime.setData({ istio: { policies: policies.filter((p) => p !== null) } });
+    const body = {
+      source: { principal: SLEEP, ip: '10.1.2.3' },
+      destination: { namespace: 'foo', labels: { app: 'httpbin' }, port: 8000, ip: '10.9.0.1' },
+      request: { method: 'GET', path: '/', host: 'HttpBin.foo' },
+      ...check,
+    };
+    const evaluation = runtime.evaluate(authorizationInput(parseAuthorizationCheck(body)));
+    assert.equal(evaluation.decision.error, undefined);
+    return evaluation.result as AuthorizationDecision;
+  }
+  const allowed = (specs: Record<string, Spec>, check: Spec = {}) => decide(specs, check).allowed;
+  const allowRule = (rule: Spec): Record<string, Spec> => ({ p: { action: 'ALLOW', rules: [rule] } });
+  const denyRule = (rule: Spec): Record<string, Spec> => ({ p: { action: 'DENY', rules: [rule] } });
+  const from = (source: Spec) => ({ from: [{ source }] });
+  const to = (operation: Spec) => ({ to: [{ operation }] });
+  const when = (key: string, values: string[], notValues?: string[]) => ({
+    when: [{ key, values, ...(notValues ? { notValues } : {}) }],
+  });
+
+  it('rules: [{}] matches everything; no rules matches nothing', () => {
+    assert.equal(allowed({ p: { rules: [{}] } }), true);
+    assert.equal(allowed({ p: {} }), false);
+    assert.equal(allowed({ p: { action: 'DENY', rules: [{}] } }), false);
+    assert.equal(allowed({ p: { action: 'DENY' } }), true);
+  });
+
+  it('principals: exact without spiffe://, presence, and notPrincipals for plaintext callers', () => {
+    assert.equal(allowed(allowRule(from({ principals: ['cluster.local/ns/default/sa/sleep'] }))), true);
+    assert.equal(allowed(allowRule(from({ principals: ['spiffe://cluster.local/ns/default/sa/sleep'] }))), false);
+    assert.equal(allowed(allowRule(from({ principals: ['*/sa/sleep'] }))), true);
+    assert.equal(allowed(allowRule(from({ principals: ['cluster.local/ns/default/*'] }))), true);
+    const plaintext = { source: { ip: '10.1.2.3' } };
+    assert.equal(allowed(denyRule(from({ notPrincipals: ['*'] })), plaintext), false);
+    assert.equal(allowed(denyRule(from({ notPrincipals: ['*'] }))), true);
+    assert.equal(allowed(allowRule(from({ principals: ['*'] })), plaintext), false);
+  });
+
+  it('IP blocks: CIDR and single addresses; remoteIpBlocks use the original client IP', () => {
+    assert.equal(allowed(allowRule(from({ ipBlocks: ['10.1.0.0/16'] }))), true);
+    assert.equal(allowed(allowRule(from({ ipBlocks: ['10.1.2.4'] }))), false);
+    assert.equal(allowed(allowRule(from({ notIpBlocks: ['10.1.2.3'] }))), false);
+    const forwarded = { source: { principal: SLEEP, ip: '10.1.2.3', remoteIp: '203.0.113.9' } };
+    assert.equal(allowed(allowRule(from({ remoteIpBlocks: ['203.0.113.0/24'] })), forwarded), true);
+    assert.equal(allowed(allowRule(from({ remoteIpBlocks: ['10.1.2.3'] }))), true, 'defaults to the peer IP');
+    assert.equal(allowed(allowRule(when('destination.ip', ['10.9.0.0/24']))), true);
+  });
+
+  it('operations: hosts case-insensitive, ports, methods, paths without the query string', () => {
+    assert.equal(allowed(allowRule(to({ hosts: ['httpbin.FOO'] }))), true);
+    assert.equal(allowed(allowRule(to({ hosts: ['*.foo'], ports: ['8000'] }))), true);
+    assert.equal(allowed(allowRule(to({ notPorts: ['8000'] }))), false);
+    assert.equal(
+      allowed(allowRule(to({ methods: ['GET'], paths: ['/info*'] })), {
+        request: { method: 'GET', path: '/info?a=/x' },
+      }),
+      true,
+    );
+    assert.equal(allowed(allowRule(to({ notMethods: ['GET'] }))), false);
+    assert.equal(
+      allowed(allowRule(to({ paths: ['*.json'] })), { request: { method: 'GET', path: '/a.json?x=1' } }),
+      true,
+    );
+  });
+
+  it('paths are matched after dot segments are removed, as with Istio path normalisation', () => {
+    const deny = denyRule(to({ paths: ['/admin*'] }));
+    assert.equal(allowed(deny, { request: { method: 'GET', path: '/public/../admin/users' } }), false);
+    assert.equal(allowed(deny, { request: { method: 'GET', path: '/./admin' } }), false);
+    assert.equal(allowed(deny, { request: { method: 'GET', path: '/public/admin?x=/../admin' } }), true);
+    assert.equal(normaliseRequestPath('/a/b/..'), '/a/');
+    assert.equal(normaliseRequestPath('/../../x/./y/.'), '/x/y/');
+    assert.equal(normaliseRequestPath('/a//b?q=1'), '/a//b?q=1');
+  });
+
+  it('when: headers, JWT claims (nested and lists), audiences, presenter, sni, notValues', () => {
+    const request = {
+      method: 'GET',
+      path: '/',
+      headers: { 'X-Tenant': 'acme-1' },
+      auth: {
+        principal: 'https://issuer.test/alice',
+        audiences: ['a', 'b'],
+        presenter: 'web',
+        claims: { iss: 'https://issuer.test', groups: ['dev', 'ops'], nested: { level: 'gold' } },
+      },
+    };
+    const check = { request, connection: { sni: 'httpbin.foo.svc' } };
+    assert.equal(allowed(allowRule(when('request.headers[x-tenant]', ['acme-*'])), check), true);
+    assert.equal(allowed(allowRule(when('request.headers[x-tenant]', ['*'], ['acme-1'])), check), false);
+    assert.equal(allowed(allowRule(when('request.auth.claims[groups]', ['ops'])), check), true);
+    assert.equal(allowed(allowRule(when('request.auth.claims[nested][level]', ['gold'])), check), true);
+    assert.equal(allowed(allowRule(when('request.auth.audiences', ['b'])), check), true);
+    assert.equal(allowed(allowRule(when('request.auth.presenter', ['web'])), check), true);
+    assert.equal(allowed(allowRule(when('connection.sni', ['*.svc'])), check), true);
+    assert.equal(allowed(allowRule(from({ requestPrincipals: ['https://issuer.test/*'] })), check), true);
+    assert.equal(allowed(allowRule(from({ requestPrincipals: ['*'] }))), false, 'no JWT');
+    assert.equal(allowed(allowRule(when('source.namespace', ['default']))), true);
+  });
+
+  it('scope: selector labels, the root namespace, other namespaces', () => {
+    const selected = { action: 'DENY', rules: [{}], selector: { matchLabels: { app: 'httpbin' } } };
+    assert.equal(allowed({ p: selected }), false);
+    assert.equal(allowed({ p: { ...selected, selector: { matchLabels: { app: 'ratings' } } } }), true);
+    assert.equal(allowed({ 'istio-system/mesh': { action: 'DENY', rules: [{}] } }), false);
+    assert.equal(allowed({ 'bar/p': { action: 'DENY', rules: [{}] } }), true);
+  });
+
+  it('unsupported conditions fail closed; targetRef policies do not apply to sidecars', () => {
+    const serviceAccounts = from({ serviceAccounts: ['default/sleep'] });
+    assert.equal(allowed(allowRule(serviceAccounts)), false);
+    assert.equal(allowed(denyRule(serviceAccounts), { source: { principal: 'spiffe://x/ns/a/sa/b' } }), false);
+    assert.equal(allowed(allowRule(to({ paths: ['/a*b'] }))), false);
+    const result = normalisePolicy(
+      { namespace: 'foo', name: 'gw', annotations: {}, spec: { targetRefs: [{ name: 'gw' }] }, resourceVersion: 1 },
+      'istio-system',
+    );
+    assert.equal(result.policy, null);
+    assert.equal(result.findings[0].path, 'spec.targetRefs');
+  });
+
+  it('dry-run policies are reported, not enforced, and do not count as ALLOW policies', () => {
+    const dry = { annotations: { 'istio.io/dry-run': 'true' } };
+    const decision = decide({ p: { ...dry, action: 'ALLOW', rules: [to({ methods: ['POST'] })] } }, {});
+    assert.equal(decision.allowed, true);
+    assert.deepEqual(decision.dryRun, [{ policy: 'foo/p', action: 'ALLOW', matched: false, ruleIndex: null }]);
+  });
+});
