@@ -1,0 +1,1 @@
+export { GalleyFollower, type GalleyFollowerHandlers, type GalleyFollowerStatus } from './galley-follower';
