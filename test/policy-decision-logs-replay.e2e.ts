@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createTestDatabase, json, ServiceProcess, type TestDatabase } from '#libs/testing';
+import { adminCall, createTestDatabase, ServiceProcess, type TestDatabase, until } from '#libs/testing';
 
 const ADMIN = 'decision-replay-e2e-admin-token-0123456789';
 const FRONTEND = 'spiffe://cluster.local/ns/shop/sa/frontend';
@@ -35,29 +35,13 @@ const TRAFFIC: [string, string, string, string][] = [
   ['r-stranger-del', STRANGER, 'DELETE', '/api/products/1'],
 ];
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 describe('Policy: replaying recorded decisions, and the recorder under pressure', () => {
   let db: TestDatabase;
   let policy: ServiceProcess;
   let started: Date;
 
-  const call = async (service: ServiceProcess, method: string, path: string, body?: unknown, token = ADMIN) => {
-    const response = await fetch(`${service.adminUrl}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    return { status: response.status, body: await json(response) };
-  };
+  const call = (service: ServiceProcess, method: string, path: string, body?: unknown, token = ADMIN) =>
+    adminCall(service.adminUrl, token, method, path, body);
   const api = (method: string, path: string, body?: unknown, token = ADMIN) => call(policy, method, path, body, token);
   const ask = async (service: ServiceProcess, [id, source, method, path]: [string, string, string, string]) => {
     const request = { source, method, path, headers: { 'x-request-id': id } };

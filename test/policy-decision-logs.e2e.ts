@@ -4,7 +4,7 @@ import { credentials, loadPackageDefinition } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { PROTO_LOADER_OPTIONS } from '#libs/grpc';
 import { ENVOY_EXT_AUTHZ_PACKAGE } from '#libs/proto';
-import { createTestDatabase, json, ServiceProcess, type TestDatabase } from '#libs/testing';
+import { adminCall, createTestDatabase, ServiceProcess, type TestDatabase, until } from '#libs/testing';
 
 const ADMIN = 'decision-logs-e2e-admin-token-0123456789';
 const FRONTEND = 'spiffe://cluster.local/ns/shop/sa/frontend';
@@ -50,30 +50,14 @@ function entry(i: number, at: number, principal: string, method: string, path: s
   };
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 describe('Policy: decision logs (recording, masking, ingestion, queries, retention)', () => {
   let db: TestDatabase;
   let policy: ServiceProcess;
   let viewer: string;
   const history = Math.floor((Date.now() - 2 * 3_600_000) / 60_000) * 60_000;
 
-  const api = async (method: string, path: string, body?: unknown, token = ADMIN) => {
-    const response = await fetch(`${policy.adminUrl}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    return { status: response.status, body: await json(response) };
-  };
+  const api = (method: string, path: string, body?: unknown, token = ADMIN) =>
+    adminCall(policy.adminUrl, token, method, path, body);
   const query = async (params: Record<string, string | number>, token = ADMIN) => {
     const answer = await api(
       'GET',

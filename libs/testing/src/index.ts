@@ -1,6 +1,6 @@
 export { createTestDatabase, testServerUrl, type TestDatabase } from './database';
 export { repoRoot, toolPath } from './repo';
 export { freePort, PORT_VARIABLES, ServiceProcess, type AppName } from './service-process';
-export { json } from './http';
+export { adminCall, json, until } from './http';
 export { fetchTrustBundle, newKek, useCitadelTls } from './citadel';
 export { newCsr, openssl, P256_KEY, selfSigned } from './openssl';
