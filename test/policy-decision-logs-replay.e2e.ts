@@ -1,19 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { adminCall, createTestDatabase, ServiceProcess, type TestDatabase, until } from '#libs/testing';
+import { ADMIN_SA, FRONTEND, OPEN, STRANGER } from './policy-decision-fixtures';
 
 const ADMIN = 'decision-replay-e2e-admin-token-0123456789';
-const FRONTEND = 'spiffe://cluster.local/ns/shop/sa/frontend';
-const ADMIN_SA = 'spiffe://cluster.local/ns/shop/sa/admin';
-const STRANGER = 'spiffe://cluster.local/ns/other/sa/stranger';
 
-/** Revision 1: everyone but the stranger may do anything. */
-const OPEN = `package envoy.authz
-
-default allow := false
-
-allow if input.attributes.source.principal != "${STRANGER}"
-`;
 /** Revision 2 (a draft): the same, but nobody may DELETE. */
 const NO_DELETE = `package envoy.authz
 

@@ -5,21 +5,11 @@ import { loadSync } from '@grpc/proto-loader';
 import { PROTO_LOADER_OPTIONS } from '#libs/grpc';
 import { ENVOY_EXT_AUTHZ_PACKAGE } from '#libs/proto';
 import { adminCall, createTestDatabase, ServiceProcess, type TestDatabase, until } from '#libs/testing';
+import { ADMIN_SA, FRONTEND, OPEN, STRANGER } from './policy-decision-fixtures';
 
 const ADMIN = 'decision-logs-e2e-admin-token-0123456789';
-const FRONTEND = 'spiffe://cluster.local/ns/shop/sa/frontend';
-const ADMIN_SA = 'spiffe://cluster.local/ns/shop/sa/admin';
-const STRANGER = 'spiffe://cluster.local/ns/other/sa/stranger';
 const PRODUCTS = 'spiffe://cluster.local/ns/shop/sa/products';
 const MASK = '/attributes/request/http/headers/x-api-key,/parsed_body/password';
-
-/** Everyone but the stranger may do anything. */
-const OPEN = `package envoy.authz
-
-default allow := false
-
-allow if input.attributes.source.principal != "${STRANGER}"
-`;
 
 /** An OPA decision log entry as a proxy ships it, for request `i` of the ingested history. */
 function entry(i: number, at: number, principal: string, method: string, path: string, result?: unknown) {

@@ -2,14 +2,13 @@ import {
   count,
   duration,
   filePath,
-  InvalidValue,
+  jsonPointers,
   key256,
   oneOf,
   port,
   postgresUrl,
   text,
   trustDomain,
-  type Variable,
 } from './variables';
 import { availableParallelism } from 'node:os';
 import type { Schema } from './load';
@@ -161,21 +160,6 @@ export const galley = {
     default: 600_000,
   }),
 } satisfies Schema;
-
-/** Comma-separated RFC 6901 JSON pointers (`/a/b`, `~1` for "/", `~0` for "~"), kept as written. */
-function jsonPointers(name: string, options: { description: string }): Variable<string[] | undefined> {
-  const { defaultValue: _none, ...base } = text(name, options);
-  return {
-    ...base,
-    expects: 'comma-separated JSON pointers (RFC 6901) such as /parsed_body/password',
-    parse: (raw) => {
-      const pointers = raw.split(',').map((p) => p.trim());
-      const bad = pointers.find((p) => !/^(\/([^~/]|~[01])*)+$/.test(p));
-      if (bad !== undefined) throw new InvalidValue(`${JSON.stringify(bad)} is not a JSON pointer`);
-      return pointers;
-    },
-  };
-}
 
 export const policy = {
   ...service,

@@ -190,3 +190,19 @@ export function count<O extends Options<number>>(name: string, options: O & { ma
     options,
   ) as Variable<WithDefault<number, O>>;
 }
+
+/** Comma-separated RFC 6901 JSON pointers (`/a/b`, `~1` for "/", `~0` for "~"), kept as written. */
+export function jsonPointers<O extends Options<string[]>>(name: string, options: O) {
+  return variable(
+    name,
+    'comma-separated JSON pointers (RFC 6901) such as /parsed_body/password',
+    (raw) => {
+      const pointers = raw.split(',').map((p) => p.trim());
+      const bad = pointers.find((p) => !/^(\/([^~/]|~[01])*)+$/.test(p));
+      if (bad !== undefined) throw new InvalidValue(`${JSON.stringify(bad)} is not a JSON pointer`);
+      return pointers;
+    },
+    options,
+    (value) => value.join(','),
+  ) as Variable<WithDefault<string[], O>>;
+}
