@@ -44,7 +44,7 @@ describe('start-up configuration', () => {
   });
 
   it('requires DATABASE_URL and accepts it from a _FILE', async () => {
-    const service = await ServiceProcess.spawn('proxy', {});
+    const service = await ServiceProcess.spawn('policy', {});
     assert.equal((await service.exit()).code, EXIT_CONFIG);
     assert.match(service.logs, /DATABASE_URL is required: expected a postgres:\/\/ or postgresql:\/\/ URL/);
   });

@@ -22,7 +22,9 @@ describe('README', () => {
 
   it('gives the default port of every service', () => {
     for (const app of ['citadel', 'pilot', 'galley', 'policy', 'proxy'] as const) {
-      const { grpcPort, adminPort } = schemas[app];
+      const schema = schemas[app];
+      const adminPort = schema.adminPort;
+      const grpcPort = 'grpcPort' in schema ? schema.grpcPort : schema.outboundPort;
       const row = readme
         .split('\n')
         .find((line) => line.startsWith(`| ${app} |`) && line.includes(String(adminPort.defaultText)));

@@ -10,7 +10,8 @@ import {
   useCitadelTls,
 } from '#libs/testing';
 
-const APPS: AppName[] = ['citadel', 'pilot', 'galley', 'policy', 'proxy'];
+/** The control-plane services (the proxy has no database and is tested in proxy*.e2e.ts). */
+const APPS: AppName[] = ['citadel', 'pilot', 'galley', 'policy'];
 const ADMIN_TOKEN = 'e2e-admin-token-0123456789abcdefghijklmnop';
 
 /**

@@ -6,6 +6,7 @@ import {
   key256,
   oneOf,
   port,
+  portMap,
   postgresUrl,
   text,
   trustDomain,
@@ -114,6 +115,13 @@ export const citadel = {
   }),
 } satisfies Schema;
 
+/** Istio's `meshConfig.rootNamespace`, shared by Pilot (PeerAuthentication) and Policy (AuthorizationPolicy). */
+const meshRootNamespace = text('BOWLINE_ROOT_NAMESPACE', {
+  description:
+    'The root namespace (Istio `meshConfig.rootNamespace`): PeerAuthentication and AuthorizationPolicy resources there apply mesh-wide.',
+  default: 'istio-system',
+});
+
 export const pilot = {
   ...service,
   grpcPort: port('PILOT_XDS_PORT', { description: 'Pilot gRPC (health, reflection; xDS).', default: 15010 }),
@@ -132,6 +140,8 @@ export const pilot = {
       'How long a workload that registered through its xDS stream stays a healthy endpoint after the stream drops.',
     default: 10_000,
   }),
+  trustDomain: citadel.trustDomain,
+  rootNamespace: meshRootNamespace,
 } satisfies Schema;
 
 export const galley = {
@@ -210,27 +220,103 @@ export const policy = {
       "Galley's gRPC address (host:port) the policy service watches AuthorizationPolicies from; the last good set stays in use while Galley is away.",
     default: '127.0.0.1:15019',
   }),
-  rootNamespace: text('POLICY_ROOT_NAMESPACE', {
-    description: 'The root namespace: AuthorizationPolicies there apply mesh-wide (Istio `meshConfig.rootNamespace`).',
-    default: 'istio-system',
-  }),
+  rootNamespace: meshRootNamespace,
   authzDebounce: duration('POLICY_AUTHZ_DEBOUNCE', {
     description: 'Quiet period after an AuthorizationPolicy change before the Istio authorization data is rebuilt.',
     default: 100,
   }),
 } satisfies Schema;
 
+/** The sidecar proxy: no database; identity from Citadel, config from Pilot and/or a bootstrap file. */
 export const proxy = {
-  ...service,
-  adminPort: port('PROXY_ADMIN_PORT', { description: 'Proxy HTTP admin API.', default: 15000 }),
-  grpcPort: port('PROXY_GRPC_PORT', { description: 'Proxy gRPC (health, reflection).', default: 15020 }),
+  logLevel: service.logLevel,
+  bindAddress: service.bindAddress,
+  shutdownGrace: service.shutdownGrace,
+  adminPort: port('PROXY_ADMIN_PORT', {
+    description: 'Proxy admin API (/ready, /stats/prometheus, /config_dump, /certs).',
+    default: 15000,
+  }),
+  adminToken: text('PROXY_ADMIN_TOKEN', {
+    description:
+      'Bearer token (at least 32 characters) for the proxy admin API (everything but /ready). Unset: generated and written to PROXY_ADMIN_TOKEN_OUTPUT.',
+    minLength: 32,
+    secret: true,
+  }),
+  adminTokenOutput: filePath('PROXY_ADMIN_TOKEN_OUTPUT', {
+    description: 'Where a generated proxy admin token is written (mode 0600). Only its path is logged.',
+    default: '.bowline/proxy-admin-token',
+  }),
   outboundPort: port('PROXY_OUTBOUND_PORT', {
-    description: 'Outbound listener the local app sends traffic to (reserved until the data plane lands).',
+    description: 'Outbound listener: the local app sends plain HTTP/1.1 or h2c here (Host or absolute-form URL).',
     default: 15001,
   }),
   inboundPort: port('PROXY_INBOUND_PORT', {
-    description: 'Inbound mTLS listener (reserved until the data plane lands).',
+    description: 'Inbound listener: mTLS from other sidecars (and plaintext under PERMISSIVE), forwarded to the app.',
     default: 15006,
+  }),
+  instanceIp: text('PROXY_INSTANCE_IP', {
+    description: "The address other sidecars reach this one's inbound listener on (registered with Pilot).",
+    default: '127.0.0.1',
+  }),
+  appHost: text('PROXY_APP_HOST', {
+    description: 'Where the local app listens (inbound traffic is forwarded there).',
+    default: '127.0.0.1',
+  }),
+  namespace: text('PROXY_NAMESPACE', { description: 'Namespace of the workload.', default: 'default' }),
+  serviceAccount: text('PROXY_SERVICE_ACCOUNT', {
+    description: 'Service account of the workload (its identity is issued by the join token).',
+    default: 'default',
+  }),
+  workload: text('PROXY_WORKLOAD', {
+    description:
+      'Workload name (Istio\'s source_workload / destination_workload). Default: PROXY_SERVICE or "workload".',
+  }),
+  labels: text('PROXY_LABELS', {
+    description: 'Workload labels as k=v,k=v (DestinationRule subsets select on them).',
+    default: '',
+  }),
+  service: text('PROXY_SERVICE', {
+    description: 'The mesh service this workload serves (short name or host); unset for a client-only workload.',
+  }),
+  servicePorts: portMap('PROXY_SERVICE_PORTS', {
+    description: 'Ports of PROXY_SERVICE and the local app port each is forwarded to, e.g. 9080:8080.',
+  }),
+  nodeId: text('PROXY_NODE_ID', {
+    description: 'xDS node id. Default: sidecar~<instance ip>~<workload>.<namespace>~<namespace>.svc.cluster.local.',
+  }),
+  citadelAddress: text('PROXY_CITADEL_ADDRESS', {
+    description: 'Citadel gRPC (TLS) host:port for certificates and the trust-bundle/revocation stream.',
+    default: '127.0.0.1:15012',
+  }),
+  citadelServerName: text('PROXY_CITADEL_SERVER_NAME', {
+    description: "Name checked in Citadel's serving certificate.",
+    default: 'citadel',
+  }),
+  caRootsFile: filePath('PROXY_CA_ROOTS_FILE', {
+    description:
+      'PEM file with the mesh root certificate(s), trusted for the first contact with Citadel (then the bundle follows Citadel).',
+    required: true,
+  }),
+  joinToken: text('BOWLINE_JOIN_TOKEN', {
+    description:
+      "Join token an admin minted for this workload's namespace and service account (first certificate only).",
+    required: true,
+    secret: true,
+  }),
+  certTtl: duration('PROXY_CERT_TTL', {
+    description: 'Lifetime asked for the workload certificate; it is renewed at about half of it.',
+    default: 86_400_000,
+  }),
+  pilotAddress: text('PROXY_PILOT_ADDRESS', {
+    description: 'Pilot xDS host:port. Unset: only PROXY_BOOTSTRAP_FILE configures the proxy.',
+  }),
+  bootstrapFile: filePath('PROXY_BOOTSTRAP_FILE', {
+    description:
+      'Static config (JSON or YAML, Envoy bootstrap shape: static_resources.listeners/clusters) used before or without Pilot.',
+  }),
+  accessLog: oneOf('PROXY_ACCESS_LOG', ['stdout', 'off'] as const, {
+    description: 'JSON access log line per request (Envoy-like fields) on stdout, or none.',
+    default: 'stdout',
   }),
 } satisfies Schema;
 

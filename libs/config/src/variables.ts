@@ -206,3 +206,26 @@ export function jsonPointers<O extends Options<string[]>>(name: string, options:
     (value) => value.join(','),
   ) as Variable<WithDefault<string[], O>>;
 }
+
+/** Comma-separated `<port>` or `<port>:<port>` pairs (e.g. `9080:8080,9090`), as a map from the first to the second. */
+export function portMap<O extends Options<ReadonlyMap<number, number>>>(name: string, options: O) {
+  return variable(
+    name,
+    'comma-separated <port> or <service port>:<app port> such as 9080:8080,9090',
+    (raw) => {
+      const ports = new Map<number, number>();
+      for (const entry of raw
+        .split(',')
+        .map((e) => e.trim())
+        .filter(Boolean)) {
+        const [from, to = from, extra] = entry.split(':');
+        if (extra !== undefined) throw new InvalidValue(`"${entry}" has more than one ":"`);
+        ports.set(parsePort(from), parsePort(to));
+      }
+      if (ports.size === 0) throw new InvalidValue('no port');
+      return ports as ReadonlyMap<number, number>;
+    },
+    options,
+    (value) => [...value].map(([a, b]) => (a === b ? `${a}` : `${a}:${b}`)).join(','),
+  ) as Variable<WithDefault<ReadonlyMap<number, number>, O>>;
+}

@@ -12,7 +12,7 @@ export const PORT_VARIABLES: Record<AppName, { grpc: string; admin: string }> = 
   pilot: { grpc: 'PILOT_XDS_PORT', admin: 'PILOT_ADMIN_PORT' },
   galley: { grpc: 'GALLEY_GRPC_PORT', admin: 'GALLEY_ADMIN_PORT' },
   policy: { grpc: 'POLICY_GRPC_PORT', admin: 'POLICY_ADMIN_PORT' },
-  proxy: { grpc: 'PROXY_GRPC_PORT', admin: 'PROXY_ADMIN_PORT' },
+  proxy: { grpc: 'PROXY_OUTBOUND_PORT', admin: 'PROXY_ADMIN_PORT' },
 };
 
 export function freePort(): Promise<number> {

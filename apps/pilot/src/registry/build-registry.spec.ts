@@ -125,6 +125,32 @@ describe('buildRegistry', () => {
     );
   });
 
+  it("keeps the DestinationRule of each host, every PeerAuthentication, and each endpoint's namespace", () => {
+    const first = resource('DestinationRule', 'default', 'a-echo', { host: 'echo', trafficPolicy: {} });
+    const second = resource('DestinationRule', 'default', 'b-echo', { host: 'echo.default.svc.cluster.local' });
+    const strict = resource('PeerAuthentication', 'istio-system', 'mesh', { mtls: { mode: 'STRICT' } });
+    const snapshot = buildRegistry(
+      inputs({
+        serviceEntries: [echoEntry],
+        workloadEntries: [resource('WorkloadEntry', 'default', 'a', { address: '10.0.0.1', labels: { app: 'echo' } })],
+        workloads: [workload({ labels: { app: 'echo' } })],
+        destinationRules: [first, second],
+        peerAuthentications: [strict],
+      }),
+    );
+    assert.equal(
+      snapshot.destinationRules.get('echo.default.svc.cluster.local'),
+      first,
+      'the first rule for a host wins',
+    );
+    assert.deepEqual(snapshot.peerAuthentications, [strict]);
+    assert.deepEqual(
+      snapshot.services.get('echo.default.svc.cluster.local')!.endpoints.map((e) => e.namespace),
+      ['default', 'default'],
+    );
+    assert.deepEqual(buildRegistry(inputs({})).peerAuthentications, [], 'no PeerAuthentications when none are given');
+  });
+
   it('finds a service by the short names a client in a namespace may use', () => {
     const snapshot = buildRegistry(inputs({ serviceEntries: [echoEntry] }));
     for (const name of ['echo', 'echo.default', 'echo.default.svc', 'echo.default.svc.cluster.local']) {

@@ -11,6 +11,10 @@ export interface RegistrySnapshot {
   readonly subsets: ReadonlyMap<string, ReadonlyMap<string, Readonly<Record<string, string>>>>;
   /** VirtualServices that apply to sidecars (no gateways, or `mesh`), by fully qualified host. */
   readonly virtualServices: ReadonlyMap<string, readonly ConfigResource[]>;
+  /** The DestinationRule of each fully qualified host (the first by namespace/name, as for subsets). */
+  readonly destinationRules: ReadonlyMap<string, ConfigResource>;
+  /** Every PeerAuthentication, ordered by namespace then name. */
+  readonly peerAuthentications: readonly ConfigResource[];
 }
 
 export interface RegistryInputs {
@@ -18,6 +22,8 @@ export interface RegistryInputs {
   readonly workloadEntries: readonly ConfigResource[];
   readonly virtualServices: readonly ConfigResource[];
   readonly destinationRules: readonly ConfigResource[];
+  /** Unset: none. */
+  readonly peerAuthentications?: readonly ConfigResource[];
   readonly workloads: readonly RegisteredWorkload[];
 }
 
@@ -41,7 +47,7 @@ export function buildRegistry(inputs: RegistryInputs): RegistrySnapshot {
     const endpoints: ServiceEndpoint[] = [];
     const source = `ServiceEntry ${entry.namespace}/${entry.name}`;
     for (const endpoint of spec.endpoints ?? []) {
-      if (endpoint.address) endpoints.push(fromWorkloadSpec(endpoint, source));
+      if (endpoint.address) endpoints.push(fromWorkloadSpec(endpoint, entry.namespace, source));
     }
     const selector = spec.workloadSelector?.labels;
     if (selector) {
@@ -52,7 +58,9 @@ export function buildRegistry(inputs: RegistryInputs): RegistrySnapshot {
           workloadSpec.address &&
           selects(selector, workloadSpec.labels ?? {})
         ) {
-          endpoints.push(fromWorkloadSpec(workloadSpec, `WorkloadEntry ${workload.namespace}/${workload.name}`));
+          endpoints.push(
+            fromWorkloadSpec(workloadSpec, workload.namespace, `WorkloadEntry ${workload.namespace}/${workload.name}`),
+          );
         }
       }
       for (const workload of inputs.workloads) {
@@ -87,7 +95,8 @@ export function buildRegistry(inputs: RegistryInputs): RegistrySnapshot {
     }
     // Workloads declaring the same service may declare different ports: the service has them all.
     const numbers = [...new Set(workloads.flatMap((workload) => [...workload.ports.keys()]))].sort((a, b) => a - b);
-    const ports = numbers.map((number): ServicePort => ({ number, name: String(number), protocol: 'GRPC' }));
+    const protocol = workloads[0].protocol ?? 'GRPC';
+    const ports = numbers.map((number): ServicePort => ({ number, name: String(number), protocol }));
     services.set(host, {
       service: { host, namespace: workloads[0].namespace, ports, endpoints: [], source: 'xds' },
       endpoints: workloads.map(fromRegistration),
@@ -99,10 +108,13 @@ export function buildRegistry(inputs: RegistryInputs): RegistrySnapshot {
     const { service, endpoints } = services.get(host)!;
     sorted.set(host, { ...service, endpoints });
   }
+  const destinationRules = destinationRulesByHost(inputs.destinationRules);
   return {
     services: sorted,
-    subsets: subsetsByHost(inputs.destinationRules),
+    subsets: subsetsOf(destinationRules),
     virtualServices: virtualServicesByHost(inputs.virtualServices),
+    destinationRules,
+    peerAuthentications: [...(inputs.peerAuthentications ?? [])],
   };
 }
 
@@ -130,12 +142,13 @@ interface ServiceEntrySpec {
   workloadSelector?: { labels?: Record<string, string> };
 }
 
-function fromWorkloadSpec(spec: WorkloadSpec, source: string): ServiceEndpoint {
+function fromWorkloadSpec(spec: WorkloadSpec, namespace: string, source: string): ServiceEndpoint {
   return {
     address: spec.address!,
     ports: spec.ports ?? {},
     labels: spec.labels ?? {},
     serviceAccount: spec.serviceAccount,
+    namespace,
     healthy: true,
     source,
   };
@@ -147,18 +160,28 @@ function fromRegistration(workload: RegisteredWorkload): ServiceEndpoint {
     ports: Object.fromEntries([...workload.ports.entries()].map(([service, target]) => [String(service), target])),
     labels: workload.labels,
     serviceAccount: workload.serviceAccount,
+    namespace: workload.namespace,
     healthy: workload.healthy,
     source: `xds ${workload.nodeId}`,
   };
 }
 
-function subsetsByHost(rules: readonly ConfigResource[]): RegistrySnapshot['subsets'] {
-  const byHost = new Map<string, Map<string, Record<string, string>>>();
+/** The DestinationRule that applies to each host: the first (by namespace/name) naming it. */
+function destinationRulesByHost(rules: readonly ConfigResource[]): Map<string, ConfigResource> {
+  const byHost = new Map<string, ConfigResource>();
   for (const rule of rules) {
-    const spec = rule.spec as { host?: string; subsets?: { name: string; labels?: Record<string, string> }[] };
+    const spec = rule.spec as { host?: string };
     if (!spec.host) continue;
     const host = resolveHost(spec.host, rule.namespace);
-    if (byHost.has(host)) continue;
+    if (!byHost.has(host)) byHost.set(host, rule);
+  }
+  return byHost;
+}
+
+function subsetsOf(rules: ReadonlyMap<string, ConfigResource>): RegistrySnapshot['subsets'] {
+  const byHost = new Map<string, Map<string, Record<string, string>>>();
+  for (const [host, rule] of rules) {
+    const spec = rule.spec as { subsets?: { name: string; labels?: Record<string, string> }[] };
     byHost.set(host, new Map((spec.subsets ?? []).map((subset) => [subset.name, subset.labels ?? {}])));
   }
   return byHost;

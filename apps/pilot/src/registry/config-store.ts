@@ -1,7 +1,13 @@
 import { Injectable } from '@nestjs/common';
 
 /** The config kinds Pilot reads from Galley. */
-export const WATCHED_KINDS = ['ServiceEntry', 'WorkloadEntry', 'VirtualService', 'DestinationRule'] as const;
+export const WATCHED_KINDS = [
+  'ServiceEntry',
+  'WorkloadEntry',
+  'VirtualService',
+  'DestinationRule',
+  'PeerAuthentication',
+] as const;
 export type WatchedKind = (typeof WATCHED_KINDS)[number];
 
 /** One Istio-shaped document as Galley stores it (apiVersion, kind, metadata, spec). */

@@ -13,6 +13,8 @@ export interface ServiceEndpoint {
   readonly ports: Readonly<Record<string, number>>;
   readonly labels: Readonly<Record<string, string>>;
   readonly serviceAccount?: string;
+  /** The workload's namespace (its identity is `spiffe://<trust domain>/ns/<namespace>/sa/<serviceAccount>`). */
+  readonly namespace?: string;
   /** Unhealthy endpoints (a registered proxy gone past its grace) are not sent to peers. */
   readonly healthy: boolean;
   /** Where it comes from: `ServiceEntry ns/name`, `WorkloadEntry ns/name` or `xds <node id>`. */

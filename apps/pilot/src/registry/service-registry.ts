@@ -46,6 +46,7 @@ export class ServiceRegistry implements OnModuleInit {
       workloadEntries: this.store.list('WorkloadEntry'),
       virtualServices: this.store.list('VirtualService'),
       destinationRules: this.store.list('DestinationRule'),
+      peerAuthentications: this.store.list('PeerAuthentication'),
       workloads: this.workloads.list(),
     });
     this.metrics.registrySize(

@@ -13,6 +13,8 @@ export interface WorkloadRegistration {
   readonly service?: string;
   /** Service port → workload port (BOWLINE_PORTS). */
   readonly ports: ReadonlyMap<number, number>;
+  /** Protocol of the ports it declares: `HTTP` behind a sidecar, `GRPC` for a proxyless gRPC server. */
+  readonly protocol?: string;
 }
 
 /** A registration with its health, as the registry and the admin API see it. */

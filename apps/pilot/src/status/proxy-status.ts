@@ -23,6 +23,8 @@ export interface ProxyStatus {
   serviceAccount: string;
   ips: string[];
   userAgent?: string;
+  /** `sidecar` (BOWLINE_PROXY=sidecar: Envoy sidecar config) or `proxyless` (a gRPC client). */
+  proxy: 'sidecar' | 'proxyless';
   registersWorkload: boolean;
   connectedAt: string;
   xds: Record<string, TypeStatus>;
@@ -57,6 +59,7 @@ export function proxyStatus(connection: XdsConnection): ProxyStatus | undefined 
     serviceAccount: node.serviceAccount,
     ips: [...node.ips],
     userAgent: node.userAgent,
+    proxy: node.sidecar ? 'sidecar' : 'proxyless',
     registersWorkload: node.registration !== undefined,
     connectedAt: connection.connectedAt.toISOString(),
     xds,

@@ -1,6 +1,7 @@
+import { toStruct } from '#libs/proto';
 import type { RegistrySnapshot } from '../registry/build-registry';
 import { hasLabels } from '../registry/hosts';
-import { endpointPort, type MeshService } from '../registry/model';
+import { endpointPort, type MeshService, type ServiceEndpoint } from '../registry/model';
 
 type Message = Record<string, unknown>;
 
@@ -55,8 +56,12 @@ export function cluster(name: string): Message {
  * The ClusterLoadAssignment of a cluster: the healthy endpoints of the service with the
  * subset's labels, on the port each serves the service port on, in one locality (no
  * duplicates: proxyless gRPC rejects an assignment listing an address twice).
+ *
+ * For a sidecar, an endpoint with a sidecar (registered over xDS, or labelled
+ * `security.istio.io/tlsMode: istio`) carries Istio's `envoy.transport_socket_match` metadata
+ * `tlsMode: istio`, which the cluster's transport_socket_matches pick mTLS for.
  */
-export function loadAssignment(name: string, ref: ClusterRef | undefined): Message {
+export function loadAssignment(name: string, ref: ClusterRef | undefined, sidecar = false): Message {
   const servicePort = ref?.service.ports.find((p) => p.number === ref.port);
   const seen = new Set<string>();
   const lbEndpoints: Message[] = [];
@@ -66,11 +71,15 @@ export function loadAssignment(name: string, ref: ClusterRef | undefined): Messa
     const key = `${endpoint.address}:${port}`;
     if (seen.has(key)) continue;
     seen.add(key);
-    lbEndpoints.push({
+    const lbEndpoint: Message = {
       endpoint: { address: { socket_address: { address: endpoint.address, port_value: port } } },
       health_status: 'HEALTHY',
       load_balancing_weight: { value: 1 },
-    });
+    };
+    if (sidecar && hasSidecar(endpoint)) {
+      lbEndpoint.metadata = { filter_metadata: { 'envoy.transport_socket_match': toStruct({ tlsMode: 'istio' }) } };
+    }
+    lbEndpoints.push(lbEndpoint);
   }
   return {
     cluster_name: name,
@@ -79,4 +88,9 @@ export function loadAssignment(name: string, ref: ClusterRef | undefined): Messa
         ? [{ locality: {}, lb_endpoints: lbEndpoints, load_balancing_weight: { value: lbEndpoints.length } }]
         : [],
   };
+}
+
+/** Whether an endpoint accepts Istio mTLS: a proxy that registered it, or Istio's `tlsMode: istio` label. */
+export function hasSidecar(endpoint: ServiceEndpoint): boolean {
+  return endpoint.source.startsWith('xds ') || endpoint.labels['security.istio.io/tlsMode'] === 'istio';
 }

@@ -2,10 +2,14 @@ import { createHash } from 'node:crypto';
 import type { RegistrySnapshot } from '../registry/build-registry';
 import { allClusterNames, cluster, loadAssignment, parseClusterName } from './clusters';
 import type { EnvoyCodec } from './envoy-codec';
+import { VIRTUAL_INBOUND, virtualInboundListener } from './inbound-listener';
 import { allListenerNames, apiListener, parseListenerName } from './listeners';
+import { DEFAULT_MESH_OPTIONS, type MeshOptions } from './mesh';
 import type { ProxyNode } from './node';
+import { effectivePeerAuthentication } from './peer-authentication';
 import { routeConfiguration } from './routes';
-import { type AnyMessage, TYPE_URLS, type XdsType } from './types';
+import { sidecarCluster } from './sidecar-clusters';
+import { type AnyMessage, type Pack, TYPE_URLS, type XdsType } from './types';
 
 /** One generated resource, encoded, with a digest of its encoding. */
 export interface GeneratedResource {
@@ -21,9 +25,15 @@ type Encoded = Pick<GeneratedResource, 'resource' | 'digest'>;
  * subscription) from a registry snapshot. A requested name that does not exist is left out (in
  * state-of-the-world xDS that means "does not exist").
  *
- * Two caches keep a push cheap: per snapshot, each (type, namespace, name) is built once for all
- * proxies; across snapshots, an encoding is reused when the message is unchanged (keyed by its
- * JSON), so a change re-encodes only what it changed. Both keep the last two generations.
+ * A Bowline sidecar (node.sidecar) gets Envoy's sidecar config on top of what a proxyless gRPC
+ * client gets (whose output stays exactly what grpc-js-xds accepts): route timeouts, retries,
+ * rewrites and faults; DestinationRule traffic policies and auto mTLS on clusters; `tlsMode`
+ * endpoint metadata; and the `virtualInbound` listener with its PeerAuthentication modes.
+ *
+ * Two caches keep a push cheap: per snapshot, each (type, sidecar or not, namespace, name — and
+ * the workload labels for virtualInbound) is built once for all proxies; across snapshots, an
+ * encoding is reused when the message is unchanged (keyed by its JSON), so a change re-encodes
+ * only what it changed. Both keep the last two generations.
  */
 export class ConfigGenerator {
   private cachedFor?: RegistrySnapshot;
@@ -31,7 +41,14 @@ export class ConfigGenerator {
   private encodings = new Map<string, Encoded>();
   private previousEncodings = new Map<string, Encoded>();
 
-  constructor(private readonly codec: EnvoyCodec) {}
+  private readonly pack: Pack;
+
+  constructor(
+    private readonly codec: EnvoyCodec,
+    private readonly mesh: MeshOptions = DEFAULT_MESH_OPTIONS,
+  ) {
+    this.pack = (typeUrl, message) => this.codec.pack(typeUrl, message);
+  }
 
   generate(
     type: XdsType,
@@ -45,10 +62,10 @@ export class ConfigGenerator {
       this.previousEncodings = this.encodings;
       this.encodings = new Map();
     }
-    const wanted = names ?? (type === 'LDS' || type === 'RDS' ? allListenerNames(snapshot) : allClusterNames(snapshot));
+    const wanted = names ?? wildcardNames(type, snapshot, node);
     const out: GeneratedResource[] = [];
     for (const name of [...new Set(wanted)].sort()) {
-      const key = `${type}|${node.namespace}|${name}`;
+      const key = cacheKey(type, node, name);
       let resource = this.cache.get(key);
       if (resource === undefined) {
         resource = this.build(type, snapshot, node, name);
@@ -61,22 +78,36 @@ export class ConfigGenerator {
 
   private build(type: XdsType, snapshot: RegistrySnapshot, node: ProxyNode, name: string): Encoded | null {
     const pack = (typeUrl: string, message: Record<string, unknown>) => this.encode(typeUrl, () => message);
+    const sidecar = node.sidecar === true;
     switch (type) {
       case 'LDS':
-        // A listener and a cluster depend on their name only: keyed by it, never re-encoded.
+        if (sidecar && name === VIRTUAL_INBOUND) return pack(TYPE_URLS.LDS, this.inboundListener(snapshot, node));
+        // An API listener depends on its name (and the kind of proxy) only: keyed by it, never re-encoded.
         return parseListenerName(name, snapshot, node.namespace)
-          ? this.encode(TYPE_URLS.LDS, () => apiListener(name, (typeUrl, m) => this.codec.pack(typeUrl, m)), name)
+          ? this.encode(TYPE_URLS.LDS, () => apiListener(name, this.pack, sidecar), `${flavor(node)}|${name}`)
           : null;
       case 'RDS': {
         const ref = parseListenerName(name, snapshot, node.namespace);
-        return ref ? pack(TYPE_URLS.RDS, routeConfiguration(name, ref.service, ref.port, snapshot)) : null;
+        const options = sidecar ? { pack: this.pack } : undefined;
+        return ref ? pack(TYPE_URLS.RDS, routeConfiguration(name, ref.service, ref.port, snapshot, options)) : null;
       }
-      case 'CDS':
-        return parseClusterName(name, snapshot) ? this.encode(TYPE_URLS.CDS, () => cluster(name), name) : null;
+      case 'CDS': {
+        const ref = parseClusterName(name, snapshot);
+        if (!ref) return null;
+        return sidecar
+          ? pack(TYPE_URLS.CDS, sidecarCluster(name, ref, snapshot, this.mesh, this.pack))
+          : this.encode(TYPE_URLS.CDS, () => cluster(name), name); // depends on its name only
+      }
       case 'EDS':
         // An assignment is sent even for an unknown cluster (empty), so a client stops waiting.
-        return pack(TYPE_URLS.EDS, loadAssignment(name, parseClusterName(name, snapshot)));
+        return pack(TYPE_URLS.EDS, loadAssignment(name, parseClusterName(name, snapshot), sidecar));
     }
+  }
+
+  /** The node's virtualInbound listener, from the PeerAuthentications that apply to its workload. */
+  private inboundListener(snapshot: RegistrySnapshot, node: ProxyNode): Record<string, unknown> {
+    const policy = effectivePeerAuthentication(snapshot.peerAuthentications, this.mesh.rootNamespace, node);
+    return virtualInboundListener(policy, this.pack);
   }
 
   /** The encoding of `message()`, reused when the same key (by default the message's JSON) was seen. */
@@ -91,4 +122,28 @@ export class ConfigGenerator {
     this.encodings.set(key, encoded);
     return encoded;
   }
+}
+
+/** `sidecar` for a Bowline sidecar, `grpc` for a proxyless gRPC client: they get different config. */
+function flavor(node: ProxyNode): string {
+  return node.sidecar ? 'sidecar' : 'grpc';
+}
+
+/** Every name of a type, for a wildcard subscription (a sidecar's LDS adds its virtualInbound listener). */
+function wildcardNames(type: XdsType, snapshot: RegistrySnapshot, node: ProxyNode): string[] {
+  if (type === 'CDS' || type === 'EDS') return allClusterNames(snapshot);
+  const listeners = allListenerNames(snapshot);
+  return type === 'LDS' && node.sidecar ? [...listeners, VIRTUAL_INBOUND] : listeners;
+}
+
+/**
+ * What a resource depends on besides the snapshot: its type and name, the kind of proxy, the
+ * namespace names resolve from, and for virtualInbound the workload's labels (PeerAuthentication
+ * selectors).
+ */
+function cacheKey(type: XdsType, node: ProxyNode, name: string): string {
+  const key = `${type}|${flavor(node)}|${node.namespace}|${name}`;
+  if (type !== 'LDS' || name !== VIRTUAL_INBOUND || !node.sidecar) return key;
+  const labels = Object.entries(node.labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `${key}|${JSON.stringify(labels)}`;
 }

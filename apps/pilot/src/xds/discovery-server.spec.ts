@@ -132,6 +132,36 @@ describe('DiscoveryServer', () => {
     assert.match(await metricsRegistry.metrics(), /bowline_pilot_xds_rejects_total\{type="eds"\} 1/);
   });
 
+  it('pushes a PeerAuthentication change to sidecars (virtualInbound), not to proxyless clients', async () => {
+    const sidecar = new FakeCall();
+    const proxyless = new FakeCall();
+    server.open(sidecar as unknown as AdsCall);
+    server.open(proxyless as unknown as AdsCall);
+    const metadata = { fields: { BOWLINE_PROXY: { stringValue: 'sidecar', kind: 'stringValue' } } };
+    sidecar.send({ node: { ...node('s'), metadata }, type_url: TYPE_URLS.LDS });
+    proxyless.send({ node: node('p'), type_url: TYPE_URLS.LDS });
+    const names = (call: FakeCall) => call.written.at(-1)!.resources.length;
+    assert.equal(names(sidecar), names(proxyless) + 1, 'the sidecar also gets virtualInbound');
+    for (const call of [sidecar, proxyless]) {
+      const last = call.written.at(-1)!;
+      call.send({ type_url: TYPE_URLS.LDS, version_info: last.version_info, response_nonce: last.nonce });
+    }
+    const peerAuthentication: ConfigResource = {
+      kind: 'PeerAuthentication',
+      namespace: 'default',
+      name: 'default',
+      resourceVersion: 6,
+      spec: { mtls: { mode: 'STRICT' } },
+      labels: {},
+    };
+    store.apply('upsert', peerAuthentication, 6);
+    await settle();
+    assert.equal(sidecar.written.length, 2, 'the sidecar gets the STRICT virtualInbound');
+    assert.equal(proxyless.written.length, 1, 'nothing changed for the proxyless client');
+    sidecar.emit('cancelled');
+    proxyless.emit('cancelled');
+  });
+
   it('answers a change of subscription at once, and drops a closed stream', () => {
     const last = a.written.at(-1)!;
     a.send({

@@ -9,6 +9,7 @@ import { WorkloadRegistrations } from '../registry/workload-registrations';
 import { ConfigGenerator } from './config-generator';
 import { type AdsCall, XdsConnection } from './connection';
 import { EnvoyCodec } from './envoy-codec';
+import { meshOptions } from './mesh';
 import { parseNode } from './node';
 import { type DiscoveryRequest, PUSH_ORDER, typeLabel, xdsTypeOf, type XdsType } from './types';
 
@@ -26,7 +27,7 @@ const MAX_DEBOUNCE_FACTOR = 10;
 export class DiscoveryServer implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger('DiscoveryServer');
   private readonly connections = new Map<string, XdsConnection>();
-  private readonly generator = new ConfigGenerator(new EnvoyCodec());
+  private readonly generator: ConfigGenerator;
   private timer?: NodeJS.Timeout;
   private firstChangeAt?: number;
 
@@ -36,7 +37,9 @@ export class DiscoveryServer implements OnModuleInit, OnModuleDestroy {
     @Inject(ServiceRegistry) private readonly registry: ServiceRegistry,
     @Inject(WorkloadRegistrations) private readonly workloads: WorkloadRegistrations,
     @Inject(PilotMetrics) private readonly metrics: PilotMetrics,
-  ) {}
+  ) {
+    this.generator = new ConfigGenerator(new EnvoyCodec(), meshOptions(config));
+  }
 
   onModuleInit(): void {
     this.registry.onChange(() => this.schedulePush());

@@ -12,6 +12,13 @@ const FILES = [
   'envoy/config/route/v3/route.proto',
   'envoy/config/cluster/v3/cluster.proto',
   'envoy/config/endpoint/v3/endpoint.proto',
+  // Sidecar config (see SIDECAR_TYPE_URLS).
+  'envoy/extensions/filters/http/fault/v3/fault.proto',
+  'envoy/extensions/transport_sockets/tls/v3/tls.proto',
+  'envoy/extensions/transport_sockets/raw_buffer/v3/raw_buffer.proto',
+  'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
+  'envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.proto',
+  'envoy/extensions/retry/host/previous_hosts/v3/previous_hosts.proto',
 ];
 
 const WELL_KNOWN = ['api', 'descriptor', 'source_context', 'type'];

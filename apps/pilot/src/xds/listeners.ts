@@ -1,6 +1,7 @@
 import { findService, type RegistrySnapshot } from '../registry/build-registry';
 import type { MeshService } from '../registry/model';
-import { HCM_TYPE_URL, ROUTER_TYPE_URL, type AnyMessage } from './types';
+import { FAULT_FILTER } from './sidecar-routes';
+import { HCM_TYPE_URL, type Pack, ROUTER_TYPE_URL, SIDECAR_TYPE_URLS } from './types';
 
 type Message = Record<string, unknown>;
 
@@ -32,14 +33,17 @@ export function allListenerNames(snapshot: RegistrySnapshot): string[] {
 
 /**
  * The API listener a proxyless gRPC client resolves `xds:///<name>` with: an HttpConnectionManager
- * whose routes come over ADS (RDS, same name) and whose only filter is the router.
+ * whose routes come over ADS (RDS, same name) and whose only filter is the router. A sidecar's
+ * has Envoy's fault filter before the router (routes configure it per route).
  */
-export function apiListener(name: string, pack: (typeUrl: string, message: Message) => AnyMessage): Message {
-  const router = pack(ROUTER_TYPE_URL, {});
+export function apiListener(name: string, pack: Pack, sidecar = false): Message {
+  const router = { name: 'envoy.filters.http.router', typed_config: pack(ROUTER_TYPE_URL, {}) };
   const manager = pack(HCM_TYPE_URL, {
     stat_prefix: name,
     rds: { route_config_name: name, config_source: { ads: {}, resource_api_version: 'V3' } },
-    http_filters: [{ name: 'envoy.filters.http.router', typed_config: router }],
+    http_filters: sidecar
+      ? [{ name: FAULT_FILTER, typed_config: pack(SIDECAR_TYPE_URLS.FAULT, {}) }, router]
+      : [router],
   });
   return { name, api_listener: { api_listener: manager } };
 }

@@ -46,6 +46,13 @@ describe('parseNode', () => {
     );
   });
 
+  it('marks a Bowline sidecar proxy by BOWLINE_PROXY=sidecar; any other node is a proxyless client', () => {
+    const id = 'sidecar~10.0.0.5~a.default~default.svc.cluster.local';
+    assert.equal(parseNode({ id, cluster: '', metadata: struct({ BOWLINE_PROXY: 'sidecar' }) }).sidecar, true);
+    assert.equal(parseNode({ id, cluster: '', metadata: struct({ BOWLINE_PROXY: 'router' }) }).sidecar, false);
+    assert.equal(parseNode({ id, cluster: '', metadata: null }).sidecar, false);
+  });
+
   it('refuses a node without an id and malformed ports, naming the problem', () => {
     assert.throws(() => parseNode(null), PilotError);
     assert.throws(

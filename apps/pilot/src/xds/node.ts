@@ -14,6 +14,11 @@ export interface ProxyNode {
   readonly labels: Readonly<Record<string, string>>;
   readonly ips: readonly string[];
   readonly userAgent?: string;
+  /**
+   * A Bowline sidecar proxy (metadata BOWLINE_PROXY=sidecar): it gets Envoy's sidecar fields (retries,
+   * timeouts, faults, traffic policies, mTLS, the inbound listener). Otherwise a proxyless gRPC client.
+   */
+  readonly sidecar?: boolean;
   /** Set when the node registers its workload as an endpoint (BOWLINE_SERVICE / BOWLINE_PORTS). */
   readonly registration?: WorkloadRegistration;
 }
@@ -23,7 +28,8 @@ export interface ProxyNode {
  * metadata (Istio's names) NAMESPACE, SERVICE_ACCOUNT, LABELS (a map, `k=v,k=v` or JSON),
  * INSTANCE_IPS (comma-separated) override what the id says. A workload registers as an endpoint
  * with BOWLINE_SERVICE (the service it serves: a short name or a host) and BOWLINE_PORTS
- * (`<port>` or `<service port>:<workload port>`, comma-separated).
+ * (`<port>` or `<service port>:<workload port>`, comma-separated). BOWLINE_PROXY=sidecar marks a
+ * Bowline sidecar proxy.
  */
 export function parseNode(node: NodeMessage | null | undefined): ProxyNode {
   if (!node?.id) throw new PilotError('NODE_INVALID', 'the first discovery request must carry node.id');
@@ -43,7 +49,17 @@ export function parseNode(node: NodeMessage | null | undefined): ProxyNode {
   const selectable = Object.keys(labels).length > 0;
   const registration: WorkloadRegistration | undefined =
     ips.length > 0 && (service || selectable)
-      ? { nodeId: node.id, namespace, serviceAccount, labels, address: ips[0], service, ports }
+      ? {
+          nodeId: node.id,
+          namespace,
+          serviceAccount,
+          labels,
+          address: ips[0],
+          service,
+          ports,
+          // A sidecar forwards whatever its app speaks (HTTP/1.1 or HTTP/2); a proxyless client serves gRPC.
+          protocol: stringOf(metadata.BOWLINE_PROXY) === SIDECAR_PROXY ? 'HTTP' : 'GRPC',
+        }
       : undefined;
   if (service && ips.length === 0) {
     throw new PilotError('NODE_INVALID', `node ${node.id} declares BOWLINE_SERVICE but no IP (INSTANCE_IPS or the id)`);
@@ -62,9 +78,13 @@ export function parseNode(node: NodeMessage | null | undefined): ProxyNode {
     labels,
     ips,
     userAgent,
+    sidecar: stringOf(metadata.BOWLINE_PROXY) === SIDECAR_PROXY,
     registration,
   };
 }
+
+/** The BOWLINE_PROXY value of a Bowline sidecar proxy. */
+export const SIDECAR_PROXY = 'sidecar';
 
 function stringOf(value: unknown): string | undefined {
   return typeof value === 'string' && value.length > 0 ? value : undefined;

@@ -19,6 +19,19 @@ export const PUSH_ORDER: readonly XdsType[] = ['CDS', 'EDS', 'LDS', 'RDS'];
 export const HCM_TYPE_URL = `${PREFIX}envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager`;
 export const ROUTER_TYPE_URL = `${PREFIX}envoy.extensions.filters.http.router.v3.Router`;
 
+/** Envoy messages sidecar config packs into `Any` (each message's proto file is loaded by the EnvoyCodec). */
+export const SIDECAR_TYPE_URLS = {
+  FAULT: `${PREFIX}envoy.extensions.filters.http.fault.v3.HTTPFault`,
+  UPSTREAM_TLS: `${PREFIX}envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext`,
+  RAW_BUFFER: `${PREFIX}envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer`,
+  HTTP_PROTOCOL_OPTIONS: `${PREFIX}envoy.extensions.upstreams.http.v3.HttpProtocolOptions`,
+  TLS_INSPECTOR: `${PREFIX}envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector`,
+  PREVIOUS_HOSTS: `${PREFIX}envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate`,
+} as const;
+
+/** Packs an Envoy message (proto field names, enum names) into `Any` of `typeUrl`. */
+export type Pack = (typeUrl: string, message: Record<string, unknown>) => AnyMessage;
+
 export function xdsTypeOf(typeUrl: string): XdsType | undefined {
   return XDS_TYPES.find((type) => TYPE_URLS[type] === typeUrl);
 }

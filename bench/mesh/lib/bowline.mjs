@@ -1,0 +1,316 @@
+// Bowline's sidecar pair, with identities from a real Citadel:
+//   PostgreSQL (DATABASE_URL, else embedded as `npm test` does) → a fresh database, migrated
+//   with the migration CLI → Citadel → trust bundle + two join tokens (default/client,
+//   default/server) → two `node dist/apps/proxy/src/main.js`, configured by PROXY_* variables
+//   and a static bootstrap file (no Pilot).
+import { Buffer } from 'node:buffer';
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import process from 'node:process';
+import { URL } from 'node:url';
+import { childPids, freePort, httpRequest, logSummary, startProcess, waitUntil } from './proc.mjs';
+import { checkPath } from './paths.mjs';
+
+export const SERVICE_PORT = 8080;
+export const SERVICE_HOST = 'server.default.svc.cluster.local';
+export const CLUSTER = `outbound|${SERVICE_PORT}||${SERVICE_HOST}`;
+export const LISTENER = `${SERVICE_HOST}:${SERVICE_PORT}`;
+const ADMIN_TOKEN = `bench-mesh-admin-${randomBytes(16).toString('hex')}`;
+const PROXY_ADMIN_TOKEN = `bench-mesh-proxy-${randomBytes(16).toString('hex')}`;
+
+/** The bench could not start Bowline's pair; `message` says what and what to do. */
+export class BowlineNotReady extends Error {}
+
+/** The client sidecar's static config: one outbound listener, one STATIC cluster over mTLS. */
+export function clientBootstrap(serverInboundPort) {
+  return {
+    static_resources: {
+      listeners: [
+        {
+          name: LISTENER,
+          api_listener: {
+            api_listener: {
+              '@type':
+                'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
+              route_config: {
+                name: LISTENER,
+                virtual_hosts: [
+                  {
+                    name: 'server',
+                    domains: ['*'],
+                    routes: [{ match: { prefix: '/' }, route: { cluster: CLUSTER } }],
+                  },
+                ],
+              },
+            },
+          },
+        },
+      ],
+      clusters: [
+        {
+          name: CLUSTER,
+          type: 'STATIC',
+          connect_timeout: '1s',
+          lb_policy: 'ROUND_ROBIN',
+          load_assignment: {
+            cluster_name: CLUSTER,
+            endpoints: [
+              {
+                lb_endpoints: [
+                  {
+                    endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: serverInboundPort } } },
+                    metadata: { filter_metadata: { 'envoy.transport_socket_match': { tlsMode: 'istio' } } },
+                  },
+                ],
+              },
+            ],
+          },
+          transport_socket_matches: [
+            {
+              name: 'tlsMode-istio',
+              match: { tlsMode: 'istio' },
+              transport_socket: {
+                name: 'envoy.transport_sockets.tls',
+                typed_config: {
+                  '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
+                  sni: `outbound_.${SERVICE_PORT}_._.${SERVICE_HOST}`,
+                  common_tls_context: {
+                    alpn_protocols: ['h2', 'http/1.1'],
+                    combined_validation_context: {
+                      default_validation_context: {
+                        match_typed_subject_alt_names: [
+                          { san_type: 'URI', matcher: { exact: 'spiffe://cluster.local/ns/default/sa/server' } },
+                        ],
+                      },
+                    },
+                  },
+                },
+              },
+            },
+          ],
+        },
+      ],
+    },
+  };
+}
+
+function requireBuilt(root, file) {
+  if (!existsSync(join(root, file)))
+    throw new BowlineNotReady(`${file} is missing: run \`npm run build\` first (or measure --paths direct,nginx)`);
+}
+
+/**
+ * Starts everything Bowline's pair needs and returns a Path (see paths.mjs) whose stop() also
+ * stops Citadel, drops the database and stops an embedded PostgreSQL.
+ */
+export async function startBowline({ root, tmp, appPort, cpuProfDir, proxyMain, say }) {
+  for (const file of ['dist/apps/citadel/src/main.js', 'dist/libs/db/src/cli.js']) requireBuilt(root, file);
+  const main = proxyMain ? resolve(proxyMain) : join(root, 'dist/apps/proxy/src/main.js');
+  if (!existsSync(main))
+    throw new BowlineNotReady(`${main} is missing: run \`npm run build\` first (or measure --paths direct,nginx)`);
+  const dir = join(tmp, 'bowline');
+  mkdirSync(dir, { recursive: true });
+  const cleanups = [];
+  const stopAll = async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
+  };
+  const basePath = process.env.PATH ?? '';
+  try {
+    // PostgreSQL, as scripts/test.mjs finds or starts it.
+    let serverUrl = process.env.DATABASE_URL;
+    if (!serverUrl) {
+      say('DATABASE_URL is not set: starting an embedded PostgreSQL for Citadel');
+      const { startEmbeddedPostgres } = await import('../../../scripts/lib/postgres.mjs');
+      const embedded = await startEmbeddedPostgres({
+        dataDir: join(dir, 'pg', 'data'),
+        port: await freePort(),
+        persistent: false,
+      });
+      cleanups.push(() => embedded.stop());
+      serverUrl = embedded.url;
+    }
+    const { default: pg } = await import('pg');
+    const name = `bowline_bench_mesh_${randomBytes(6).toString('hex')}`;
+    const sql = async (text) => {
+      const client = new pg.Client({ connectionString: serverUrl });
+      await client.connect();
+      try {
+        await client.query(text);
+      } finally {
+        await client.end();
+      }
+    };
+    await sql(`CREATE DATABASE "${name}"`);
+    cleanups.push(() => sql(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
+    const dbUrl = new URL(serverUrl);
+    dbUrl.pathname = `/${name}`;
+    const migrate = spawnSync(process.execPath, [join(root, 'dist/libs/db/src/cli.js'), 'run'], {
+      cwd: root,
+      env: { PATH: basePath, DATABASE_URL: dbUrl.toString() },
+      encoding: 'utf8',
+    });
+    if (migrate.status !== 0) throw new Error(`migrations failed:\n${migrate.stdout}\n${migrate.stderr}`);
+
+    // Citadel.
+    const [grpcPort, adminPort] = [await freePort(), await freePort()];
+    const citadel = startProcess('citadel', process.execPath, [join(root, 'dist/apps/citadel/src/main.js')], {
+      cwd: root,
+      logFile: join(dir, 'citadel.log'),
+      env: {
+        PATH: basePath,
+        BOWLINE_BIND_ADDRESS: '127.0.0.1',
+        CITADEL_GRPC_PORT: String(grpcPort),
+        CITADEL_ADMIN_PORT: String(adminPort),
+        CITADEL_SIGNING_WORKERS: '1',
+        DATABASE_URL: dbUrl.toString(),
+        BOWLINE_ADMIN_TOKEN: ADMIN_TOKEN,
+        BOWLINE_CA_KEK: randomBytes(32).toString('base64'),
+      },
+    });
+    cleanups.push(() => citadel.stop());
+    await waitUntil(async () => (await httpRequest({ port: adminPort, path: '/readyz' })).status === 200, {
+      processes: [citadel],
+      what: 'Citadel /readyz',
+      timeoutMs: 60_000,
+    });
+    const auth = { authorization: `Bearer ${ADMIN_TOKEN}` };
+    const bundle = await httpRequest({ port: adminPort, path: '/v1/trust-bundle', headers: auth });
+    if (bundle.status !== 200) throw new Error(`Citadel trust bundle: HTTP ${bundle.status} ${bundle.body}`);
+    const rootsFile = join(dir, 'trust-bundle.pem');
+    writeFileSync(rootsFile, bundle.body);
+    const mint = async (serviceAccount) => {
+      const body = JSON.stringify({ namespace: 'default', serviceAccount, ttlSeconds: 3600, maxUses: 10 });
+      const res = await httpRequest({
+        port: adminPort,
+        path: '/v1/join-tokens',
+        method: 'POST',
+        headers: { ...auth, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+        body,
+      });
+      if (res.status !== 201) throw new Error(`mint join token for ${serviceAccount}: HTTP ${res.status} ${res.body}`);
+      return JSON.parse(res.body.toString()).token;
+    };
+
+    // The two sidecars.
+    const ports = {
+      client: { admin: await freePort(), outbound: await freePort(), inbound: await freePort() },
+      server: { admin: await freePort(), outbound: await freePort(), inbound: await freePort() },
+    };
+    const bootstrap = {
+      client: join(dir, 'client-bootstrap.json'),
+      server: join(dir, 'server-bootstrap.json'),
+    };
+    writeFileSync(bootstrap.client, `${JSON.stringify(clientBootstrap(ports.server.inbound), null, 2)}\n`);
+    writeFileSync(bootstrap.server, `${JSON.stringify({ static_resources: {} }, null, 2)}\n`);
+    const sidecars = {};
+    for (const role of ['server', 'client']) {
+      const flags = [];
+      if (cpuProfDir) {
+        mkdirSync(join(cpuProfDir, `bowline-${role}`), { recursive: true });
+        flags.push('--cpu-prof', '--cpu-prof-dir', join(cpuProfDir, `bowline-${role}`));
+      }
+      const env = {
+        PATH: basePath,
+        BOWLINE_BIND_ADDRESS: '127.0.0.1',
+        PROXY_ADMIN_PORT: String(ports[role].admin),
+        PROXY_ADMIN_TOKEN,
+        PROXY_OUTBOUND_PORT: String(ports[role].outbound),
+        PROXY_INBOUND_PORT: String(ports[role].inbound),
+        PROXY_INSTANCE_IP: '127.0.0.1',
+        PROXY_APP_HOST: '127.0.0.1',
+        PROXY_NAMESPACE: 'default',
+        PROXY_SERVICE_ACCOUNT: role,
+        PROXY_CITADEL_ADDRESS: `127.0.0.1:${grpcPort}`,
+        PROXY_CA_ROOTS_FILE: rootsFile,
+        BOWLINE_JOIN_TOKEN: await mint(role),
+        PROXY_BOOTSTRAP_FILE: bootstrap[role],
+        PROXY_ACCESS_LOG: 'stdout',
+      };
+      if (role === 'server') {
+        env.PROXY_SERVICE = 'server';
+        env.PROXY_SERVICE_PORTS = `${SERVICE_PORT}:${appPort}`;
+      }
+      writeFileSync(
+        join(dir, `${role}.env`),
+        Object.entries(env)
+          .map(([k, v]) => `${k}=${/TOKEN/.test(k) ? '<redacted>' : v}`)
+          .join('\n') + '\n',
+      );
+      const handle = startProcess(`bowline ${role} sidecar`, process.execPath, [...flags, main], {
+        cwd: root,
+        logFile: join(dir, `${role}-proxy.log`),
+        env,
+      });
+      cleanups.push(() => handle.stop(15_000));
+      sidecars[role] = handle;
+    }
+
+    const headers = { Host: `server:${SERVICE_PORT}` };
+    try {
+      for (const role of ['server', 'client'])
+        await waitUntil(async () => (await httpRequest({ port: ports[role].admin, path: '/ready' })).status === 200, {
+          processes: [sidecars[role], citadel],
+          what: `the ${role} sidecar's GET /ready to answer 200`,
+          timeoutMs: 60_000,
+        });
+      await waitUntil(() => checkPath(ports.client.outbound, headers), {
+        processes: [sidecars.client, sidecars.server],
+        what: 'a request through the Bowline pair to reach the app',
+        timeoutMs: 15_000,
+      });
+    } catch (error) {
+      // What each running sidecar's /ready says (it names what is missing).
+      const readyAnswers = [];
+      for (const role of ['client', 'server']) {
+        if (sidecars[role].exitInfo) continue;
+        const answer = await httpRequest({ port: ports[role].admin, path: '/ready' }).then(
+          (r) => `HTTP ${r.status} ${r.body.toString().slice(0, 300)}`,
+          (e) => `no answer (${e.message})`,
+        );
+        readyAnswers.push(`  ${role} sidecar GET /ready: ${answer}`);
+      }
+      throw new BowlineNotReady(
+        [
+          `Bowline's sidecar pair did not become ready: ${error.message.split('\n')[0].replace(/; its log .*$/, '')}.`,
+          ...readyAnswers,
+          `  client sidecar log (${sidecars.client.logFile}) ends:\n${indent(logSummary(sidecars.client.logFile))}`,
+          `  server sidecar log (${sidecars.server.logFile}) ends:\n${indent(logSummary(sidecars.server.logFile))}`,
+          '  The harness assumes the proxy contract described in bench/mesh/README.md ("What the Bowline path',
+          '  needs from the proxy"). Measure the other paths meanwhile with --paths direct,nginx.',
+        ].join('\n'),
+      );
+    }
+    return {
+      name: 'bowline',
+      port: ports.client.outbound,
+      headers,
+      proxies: [
+        {
+          role: 'client side',
+          pids: () => [sidecars.client.pid, ...childPids(sidecars.client.pid)],
+          profileDir: cpuProfDir && join(cpuProfDir, 'bowline-client'),
+        },
+        {
+          role: 'server side',
+          pids: () => [sidecars.server.pid, ...childPids(sidecars.server.pid)],
+          profileDir: cpuProfDir && join(cpuProfDir, 'bowline-server'),
+        },
+      ],
+      adminPorts: { client: ports.client.admin, server: ports.server.admin },
+      stop: stopAll,
+    };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}
+
+function indent(text) {
+  return text
+    .trimEnd()
+    .split('\n')
+    .map((line) => `    ${line}`)
+    .join('\n');
+}
