@@ -47,6 +47,7 @@ export class Sidecar {
       certTtlMs: config.certTtl,
       namespace: config.namespace,
       serviceAccount: config.serviceAccount,
+      trustDomain: config.trustDomain,
       logger: logger.child({ component: 'identity' }),
     });
     this.mesh = new MeshConfigStore({

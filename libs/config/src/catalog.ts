@@ -263,6 +263,7 @@ export const proxy = {
     default: '127.0.0.1',
   }),
   namespace: text('PROXY_NAMESPACE', { description: 'Namespace of the workload.', default: 'default' }),
+  trustDomain: citadel.trustDomain,
   serviceAccount: text('PROXY_SERVICE_ACCOUNT', {
     description: 'Service account of the workload (its identity is issued by the join token).',
     default: 'default',
