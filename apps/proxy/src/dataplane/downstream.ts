@@ -27,7 +27,7 @@ export interface Downstream {
   /** Ends the response after its body, with trailers when the upstream sent some. */
   finish(trailers: IncomingHttpHeaders | undefined): void;
   /** A reply of this proxy's own (no route, no upstream, ...); gRPC callers get a grpc-status. */
-  localReply(status: number, message: string): void;
+  localReply(status: number, message: string, headers?: Readonly<Record<string, string>>): void;
   /** Called once if the client goes away before the response is complete. */
   onAbort(listener: () => void): void;
   /** Called once when the exchange is over (complete or not). */
@@ -83,14 +83,18 @@ export class Http1Downstream implements Downstream {
     this.res.end();
   }
 
-  localReply(status: number, message: string): void {
+  localReply(status: number, message: string, headers?: Readonly<Record<string, string>>): void {
     if (this.res.headersSent) {
       this.res.destroy();
       return;
     }
     const body = `${message}\n`;
     this.sent += Buffer.byteLength(body);
-    this.res.writeHead(status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) });
+    this.res.writeHead(status, {
+      ...headers,
+      'content-type': 'text/plain',
+      'content-length': Buffer.byteLength(body),
+    });
     this.res.end(body);
   }
 
@@ -170,7 +174,7 @@ export class Http2Downstream implements Downstream {
     stream.end();
   }
 
-  localReply(status: number, message: string): void {
+  localReply(status: number, message: string, headers?: Readonly<Record<string, string>>): void {
     const stream = this.stream;
     if (stream.closed || stream.destroyed) return;
     if (this.started) {
@@ -193,7 +197,7 @@ export class Http2Downstream implements Downstream {
     }
     const body = `${message}\n`;
     this.sent += Buffer.byteLength(body);
-    stream.respond({ [h2.HTTP2_HEADER_STATUS]: status, 'content-type': 'text/plain' });
+    stream.respond({ ...headers, [h2.HTTP2_HEADER_STATUS]: status, 'content-type': 'text/plain' });
     stream.end(body);
   }
 

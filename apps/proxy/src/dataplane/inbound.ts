@@ -17,6 +17,7 @@ import type { Logger } from '#libs/logging';
 import type { MeshConfigSource, PeerAuthenticationMode } from '../mesh/model';
 import type { RequestReporter, ResponseFlag } from '../telemetry/types';
 import { failureReply, relayResponse, requestBody } from './attempts';
+import type { AuthorizationResult, InboundAuthorizer } from './authorization';
 import { type Downstream, Http1Downstream, Http2Downstream } from './downstream';
 import { ensureRequestId, forwardHeaders, splitAuthority, xfcc } from './headers';
 import { tunnel } from './outbound';
@@ -37,6 +38,8 @@ export interface InboundDeps {
   readonly appHost: string;
   /** Service port → app port (PROXY_SERVICE_PORTS). */
   readonly servicePorts: ReadonlyMap<number, number>;
+  /** In-proxy authorization; unset = every request that passed PeerAuthentication goes through. */
+  readonly authorizer?: InboundAuthorizer;
 }
 
 /** What a connection arrived with: its verified peer (mTLS) and the service port its SNI named. */
@@ -241,6 +244,16 @@ export class InboundListener {
       reply(503, 'this workload serves no port for that request', 'NR');
       return;
     }
+    if (this.deps.authorizer) {
+      const verdict = await this.authorize(down, info, appPort);
+      if (!verdict.allowed) {
+        status = verdict.status ?? 403;
+        flags.push('UAEX');
+        down.localReply(status, verdict.body ?? 'RBAC: access denied', verdict.headers);
+        return;
+      }
+      if (verdict.headers) Object.assign(headers, verdict.headers);
+    }
     const target: UpstreamTarget = { address: this.deps.appHost, port: appPort, maxConnections: 1024 };
     const request = {
       method: down.method,
@@ -266,6 +279,25 @@ export class InboundListener {
       }
       const { status: code, message, flag } = failureReply(failure, false);
       reply(code, message, flag);
+    }
+  }
+
+  /** Asks the authorizer; an error is a denial (fail closed). */
+  private async authorize(down: Downstream, info: ConnectionInfo, appPort: number): Promise<AuthorizationResult> {
+    try {
+      return await this.deps.authorizer!.authorize({
+        method: down.method,
+        path: down.path,
+        host: down.authority,
+        headers: down.headers,
+        protocol: down.protocol,
+        sourcePrincipal: info.peer?.spiffeId,
+        destinationPrincipal: this.deps.tls.spiffeId,
+        destinationPort: appPort,
+      });
+    } catch (error) {
+      this.deps.logger.warn({ err: error }, 'authorization failed; denying (fail closed)');
+      return { allowed: false, status: 403, reason: 'authorization error' };
     }
   }
 
