@@ -90,6 +90,7 @@ export function relayResponse(down: Downstream, response: UpstreamResponse): Pro
 export function shouldRetry(
   retryOn: ReadonlySet<string>,
   outcome: { status?: number; failure?: FailureKind; grpcStatus?: string },
+  retriableStatusCodes?: ReadonlySet<number>,
 ): boolean {
   const { status, failure, grpcStatus } = outcome;
   if (failure === 'connect')
@@ -100,7 +101,7 @@ export function shouldRetry(
   if (status !== undefined) {
     if (status >= 500 && retryOn.has('5xx')) return true;
     if ((status === 502 || status === 503 || status === 504) && retryOn.has('gateway-error')) return true;
-    if (status === 503 && (retryOn.has('503') || retryOn.has('retriable-status-codes'))) return true;
+    if (retryOn.has('retriable-status-codes') && (retriableStatusCodes ?? new Set([503])).has(status)) return true;
     if (status === 409 && retryOn.has('retriable-4xx')) return true;
   }
   if (grpcStatus === '14' && retryOn.has('unavailable')) return true;

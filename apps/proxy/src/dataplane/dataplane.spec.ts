@@ -383,6 +383,37 @@ describe('data plane: two sidecars over mTLS', () => {
     }
   });
 
+  it('injects faults from the route: an abort (FI) and a delay (DI)', async () => {
+    const endpoints = [{ address: '127.0.0.1', port: inboundPort, weight: 1, mtls: true }];
+    clientMesh.config = meshConfig(endpoints, { fault: { abort: { httpStatus: 418, percent: 100 } } });
+    try {
+      assert.equal((await call(outboundPort, '/f', { host: 'server:8080' })).status, 418);
+      clientMesh.config = meshConfig(endpoints, { fault: { delay: { fixedDelayMs: 150, percent: 100 } } });
+      const started = Date.now();
+      assert.equal((await call(outboundPort, '/f', { host: 'server:8080' })).status, 200);
+      assert.ok(Date.now() - started >= 140, 'the delay was applied');
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.ok(records.some((r) => r.flags.includes('FI')) && records.some((r) => r.flags.includes('DI')));
+    } finally {
+      clientMesh.config = meshConfig(endpoints);
+    }
+  });
+
+  it('answers 504 (UT) when the upstream is slower than the route timeout', async () => {
+    const slow = createServer((_req, res) => setTimeout(() => res.end('late'), 1_000));
+    const slowPort = await listen(slow);
+    clientMesh.config = meshConfig([{ address: '127.0.0.1', port: slowPort, weight: 1, mtls: false }], {
+      timeoutMs: 100,
+    });
+    try {
+      assert.equal((await call(outboundPort, '/slow', { host: 'server:8080' })).status, 504);
+    } finally {
+      clientMesh.config = meshConfig([{ address: '127.0.0.1', port: inboundPort, weight: 1, mtls: true }]);
+      slow.closeAllConnections();
+      slow.close();
+    }
+  });
+
   it('refuses a server whose certificate is revoked, and an unexpected server identity', async () => {
     const server = serverIdentity.current()!;
     clientIdentity.revoke(server.certificate.serial);

@@ -28,6 +28,8 @@ export interface Downstream {
   finish(trailers: IncomingHttpHeaders | undefined): void;
   /** A reply of this proxy's own (no route, no upstream, ...); gRPC callers get a grpc-status. */
   localReply(status: number, message: string, headers?: Readonly<Record<string, string>>): void;
+  /** A gRPC trailers-only reply of this proxy's own with `grpc-status` (fault injection). */
+  grpcReply(grpcStatus: number, message: string): void;
   /** Called once if the client goes away before the response is complete. */
   onAbort(listener: () => void): void;
   /** Called once when the exchange is over (complete or not). */
@@ -96,6 +98,17 @@ export class Http1Downstream implements Downstream {
       'content-length': Buffer.byteLength(body),
     });
     this.res.end(body);
+  }
+
+  grpcReply(grpcStatus: number, message: string): void {
+    if (this.res.headersSent) return;
+    this.res.writeHead(200, {
+      'content-type': 'application/grpc',
+      'grpc-status': String(grpcStatus),
+      'grpc-message': encodeURIComponent(message),
+      'content-length': 0,
+    });
+    this.res.end();
   }
 
   onAbort(listener: () => void): void {
@@ -199,6 +212,21 @@ export class Http2Downstream implements Downstream {
     this.sent += Buffer.byteLength(body);
     stream.respond({ ...headers, [h2.HTTP2_HEADER_STATUS]: status, 'content-type': 'text/plain' });
     stream.end(body);
+  }
+
+  grpcReply(grpcStatus: number, message: string): void {
+    const stream = this.stream;
+    if (this.started || stream.closed || stream.destroyed) return;
+    this.started = true;
+    stream.respond(
+      {
+        [h2.HTTP2_HEADER_STATUS]: 200,
+        'content-type': 'application/grpc',
+        'grpc-status': String(grpcStatus),
+        'grpc-message': encodeURIComponent(message),
+      },
+      { endStream: true },
+    );
   }
 
   onAbort(listener: () => void): void {

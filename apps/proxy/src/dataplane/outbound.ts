@@ -166,7 +166,12 @@ export class OutboundListener {
       await new Promise((resolve) => setTimeout(resolve, fault.delay!.fixedDelayMs));
     }
     if (fault.abort && Math.random() * 100 < fault.abort.percent) {
-      this.reply(exchange, fault.abort.httpStatus, 'fault filter abort', 'FI');
+      const { grpcStatus } = fault.abort;
+      if (grpcStatus !== undefined && exchange.down.grpc) {
+        exchange.status = 200;
+        exchange.flags.push('FI');
+        exchange.down.grpcReply(grpcStatus, 'fault filter abort');
+      } else this.reply(exchange, fault.abort.httpStatus, 'fault filter abort', 'FI');
       return true;
     }
     return false;
@@ -222,7 +227,11 @@ export class OutboundListener {
         return;
       }
       const grpcStatus = headerText(outcome.headers['grpc-status']);
-      if (!last && retry && shouldRetry(retry.retryOn, { status: outcome.status, grpcStatus })) {
+      if (
+        !last &&
+        retry &&
+        shouldRetry(retry.retryOn, { status: outcome.status, grpcStatus }, retry.retriableStatusCodes)
+      ) {
         outcome.abort();
         continue;
       }
