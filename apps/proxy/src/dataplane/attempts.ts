@@ -8,10 +8,20 @@ import type { FailureKind, RequestBody, UpstreamFailure, UpstreamResponse } from
 /** Largest request body buffered so that it can be replayed by a retry (Envoy buffers too). */
 export const RETRY_BUFFER_LIMIT = 64 * 1024;
 
-/** Reads the whole body when it is small enough to replay; otherwise streams it (one attempt). */
+/**
+ * Bodies up to this size (by Content-Length) are read whole and sent with their headers in one
+ * write: one TLS record and one syscall instead of two, which is most of a small request's cost.
+ */
+export const SMALL_BODY_LIMIT = 16 * 1024;
+
+/**
+ * Reads the whole body when it is small (one write upstream) or small enough to replay for a
+ * retry; otherwise streams it (one attempt only).
+ */
 export async function requestBody(down: Downstream, wantReplay: boolean): Promise<RequestBody> {
   if (!down.body) return { kind: 'none' };
-  if (!wantReplay || down.contentLength === undefined || down.contentLength > RETRY_BUFFER_LIMIT) {
+  const limit = wantReplay ? RETRY_BUFFER_LIMIT : SMALL_BODY_LIMIT;
+  if (down.contentLength === undefined || down.contentLength > limit) {
     // Counted as it flows: a 'data' listener added now would start the flow before the upstream is ready.
     const stream = down.body;
     return { kind: 'stream', stream, onChunk: (bytes) => down.countReceived(bytes) };
@@ -60,6 +70,10 @@ export function relayResponse(down: Downstream, response: UpstreamResponse): Pro
     down.respond(response.status, headers, true);
     return Promise.resolve();
   }
+  const length = Number(response.headers['content-length']);
+  if (down.protocol === 'HTTP/1.1' && length >= 0 && length <= SMALL_BODY_LIMIT) {
+    return relayWhole(down, response, headers);
+  }
   const sink = down.respond(response.status, headers, false);
   return new Promise((resolve) => {
     const body = response.body;
@@ -84,6 +98,24 @@ export function relayResponse(down: Downstream, response: UpstreamResponse): Pro
       resolve();
     });
   });
+}
+
+/** A small HTTP/1.1 response: read whole, then sent with its head in one write. */
+async function relayWhole(
+  down: Downstream,
+  response: UpstreamResponse,
+  headers: ReturnType<typeof forwardHeaders>,
+): Promise<void> {
+  let data: Buffer;
+  try {
+    data = await readAll(response.body);
+  } catch {
+    down.localReply(502, 'upstream reset while sending the response body');
+    return;
+  }
+  down.respond(response.status, headers, false);
+  down.countSent(data.length);
+  down.finish(response.trailers() as IncomingHttpHeaders | undefined, data);
 }
 
 /** Is the failure or status one `retryOn` covers (Envoy's retry_on vocabulary)? */

@@ -24,8 +24,8 @@ export interface Downstream {
   readonly contentLength: number | undefined;
   /** Sends the response head; the returned stream takes the body (already ended when `end`). */
   respond(status: number, headers: OutgoingHttpHeaders, end: boolean): Writable;
-  /** Ends the response after its body, with trailers when the upstream sent some. */
-  finish(trailers: IncomingHttpHeaders | undefined): void;
+  /** Ends the response after its body (or with `body`, its last part), with trailers when the upstream sent some. */
+  finish(trailers: IncomingHttpHeaders | undefined, body?: Buffer): void;
   /** A reply of this proxy's own (no route, no upstream, ...); gRPC callers get a grpc-status. */
   localReply(status: number, message: string, headers?: Readonly<Record<string, string>>): void;
   /** A gRPC trailers-only reply of this proxy's own with `grpc-status` (fault injection). */
@@ -80,9 +80,10 @@ export class Http1Downstream implements Downstream {
     return this.res;
   }
 
-  finish(trailers: IncomingHttpHeaders | undefined): void {
+  finish(trailers: IncomingHttpHeaders | undefined, body?: Buffer): void {
     if (trailers && this.res.getHeader('trailer')) this.res.addTrailers(trailers as Record<string, string>);
-    this.res.end();
+    if (body && body.length > 0) this.res.end(body);
+    else this.res.end();
   }
 
   localReply(status: number, message: string, headers?: Readonly<Record<string, string>>): void {
@@ -177,14 +178,15 @@ export class Http2Downstream implements Downstream {
     return this.stream;
   }
 
-  finish(trailers: IncomingHttpHeaders | undefined): void {
+  finish(trailers: IncomingHttpHeaders | undefined, body?: Buffer): void {
     const stream = this.stream;
     if (stream.closed || stream.destroyed) return;
     stream.once('wantTrailers', () => {
       if (trailers && Object.keys(trailers).length > 0) stream.sendTrailers(stripPseudo(trailers));
       else stream.close();
     });
-    stream.end();
+    if (body && body.length > 0) stream.end(body);
+    else stream.end();
   }
 
   localReply(status: number, message: string, headers?: Readonly<Record<string, string>>): void {
