@@ -4,7 +4,7 @@ import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { ConfigError, configFromEnv, schemas } from '#libs/config';
-import { EXIT_CONFIG } from '#libs/host';
+import { EXIT_CONFIG, stopOnSignals } from '#libs/host';
 import { createLogger, type Logger, PinoNestLogger } from '#libs/logging';
 import { ProxyAdminModule } from './admin';
 import { parseLabels, proxyAdminToken, type ProxyConfig, Sidecar } from './sidecar';
@@ -104,26 +104,9 @@ async function run(config: ProxyConfig, logger: Logger): Promise<void> {
     },
     'proxy is serving',
   );
-  let stopping = false;
-  const stop = (signal: NodeJS.Signals) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'shutting down: closing listeners, draining in-flight requests');
-    setTimeout(() => process.exit(1), config.shutdownGrace).unref();
-    Promise.all([sidecar.stop(), app.close()]).then(
-      () => {
-        logger.info('stopped cleanly');
-        logger.flush();
-        process.exit(0);
-      },
-      (error: unknown) => {
-        logger.error({ err: error }, 'error while shutting down');
-        process.exit(1);
-      },
-    );
-  };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
+  stopOnSignals(logger, config.shutdownGrace, 'closing listeners, draining in-flight requests', () =>
+    Promise.all([sidecar.stop(), app.close()]),
+  );
 }
 
 void main();

@@ -13,6 +13,7 @@ import { TlsMaterial } from './dataplane/tls-material';
 import { UpstreamPools } from './dataplane/upstream-pools';
 import { WorkloadIdentity } from './identity';
 import { MeshConfigStore } from './mesh';
+import { PolicyEnforcement } from './policy';
 import { AccessLog, IstioMetrics, Reporters } from './telemetry';
 
 export type ProxyConfig = ConfigOf<typeof schemas.proxy>;
@@ -31,6 +32,8 @@ export class Sidecar {
   private readonly pools: UpstreamPools;
   private readonly outbound: OutboundListener;
   private readonly inbound: InboundListener;
+  /** In-proxy authorization (PROXY_POLICY_URL set), else undefined: every request passes. */
+  readonly policy?: PolicyEnforcement;
   private ports?: { outbound: number; inbound: number };
 
   constructor(
@@ -73,6 +76,18 @@ export class Sidecar {
     const tls = new TlsMaterial(this.identity);
     this.pools = new UpstreamPools(tls);
     const dataLogger = logger.child({ component: 'dataplane' });
+    this.policy = config.policyUrl
+      ? new PolicyEnforcement({
+          config: {
+            policyUrl: config.policyUrl,
+            policyToken: config.policyToken,
+            policyName: config.policyName,
+            decisionLogs: config.decisionLogs,
+          },
+          local: { workload, namespace: config.namespace, labels },
+          logger,
+        })
+      : undefined;
     this.outbound = new OutboundListener({
       mesh: this.mesh,
       routing: meshRouting(config.namespace),
@@ -91,12 +106,14 @@ export class Sidecar {
       logger: dataLogger,
       appHost: config.appHost,
       servicePorts: config.servicePorts ?? new Map(),
+      authorizer: this.policy?.authorizer,
     });
   }
 
   /** Loads the bootstrap, opens the listeners, then follows Pilot and Citadel (in the background). */
   async start(): Promise<void> {
     this.mesh.start();
+    this.policy?.start();
     const { bindAddress } = this.config;
     this.ports = {
       outbound: await this.outbound.listen(this.config.outboundPort, bindAddress),
@@ -113,12 +130,14 @@ export class Sidecar {
       listeners: this.ports,
       identity: this.identity.status(),
       loadBalancing: this.balancer.loadBalancers.stats(),
+      ...(this.policy ? { policy: this.policy.describe() } : {}),
     };
   }
 
   async stop(): Promise<void> {
     await Promise.all([this.outbound.close(), this.inbound.close()]);
     this.pools.close();
+    await this.policy?.stop();
     this.mesh.stop();
     this.identity.stop();
     await this.accessLog?.close();

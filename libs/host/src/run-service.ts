@@ -98,16 +98,24 @@ async function start(definition: ServiceDefinition, logger: Logger): Promise<INe
 }
 
 function handleShutdown(app: INestApplication, logger: Logger, graceMs: number): void {
+  stopOnSignals(logger, graceMs, 'no new connections, draining in-flight work', () => app.close());
+}
+
+/**
+ * On SIGTERM or SIGINT: logs `what`, runs `stop` and exits 0 when it settles (1 on an error),
+ * or exits 1 when the grace period runs out first.
+ */
+export function stopOnSignals(logger: Logger, graceMs: number, what: string, stop: () => Promise<unknown>): void {
   let stopping = false;
-  const stop = (signal: NodeJS.Signals) => {
+  const onSignal = (signal: NodeJS.Signals) => {
     if (stopping) return;
     stopping = true;
-    logger.info({ signal, graceMs }, 'shutting down: no new connections, draining in-flight work');
+    logger.info({ signal, graceMs }, `shutting down: ${what}`);
     setTimeout(() => {
       logger.warn('grace period over; exiting with work still in flight');
       process.exit(1);
     }, graceMs).unref();
-    app.close().then(
+    stop().then(
       () => {
         logger.info('stopped cleanly');
         logger.flush();
@@ -119,6 +127,6 @@ function handleShutdown(app: INestApplication, logger: Logger, graceMs: number):
       },
     );
   };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
 }

@@ -1,9 +1,9 @@
 import { type INestApplication, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import assert from 'node:assert/strict';
-import { generateKeyPairSync, X509Certificate } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { createIntermediateCa, createRootCa, issueWorkloadCertificate, loadSigningAuthority } from '#libs/pki';
+import { TestMeshCa } from '../testing/test-pki';
 import type { IdentitySnapshot, IdentitySource } from '../identity/types';
 import { EMPTY_MESH_CONFIG, type MeshConfig, type MeshConfigSource } from '../mesh/model';
 import { IstioMetrics } from '../telemetry/istio-metrics';
@@ -39,25 +39,9 @@ class FakeMesh implements MeshConfigSource {
 
 /** A real root → intermediate → leaf chain for SPIFFE_ID, as Citadel would issue it. */
 function issueIdentity(): IdentitySnapshot & { leafSerial: string; rootSerial: string } {
-  const now = new Date();
-  const root = createRootCa({ keyType: 'ecdsa-p256', commonName: 'Root', organization: 'cluster.local', now });
-  const rootCa = loadSigningAuthority(root.certPem, root.privateKey, []);
-  const intermediate = createIntermediateCa({
-    parent: rootCa,
-    keyType: 'ecdsa-p256',
-    commonName: 'Int',
-    ttlSeconds: 86_400 * 30,
-    now,
-  });
-  const issuer = loadSigningAuthority(intermediate.certPem, intermediate.privateKey, intermediate.chainPem);
-  const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const leaf = issueWorkloadCertificate({
-    csrPublicKey: publicKey,
-    spiffeId: SPIFFE_ID,
-    ttlSeconds: 86_400 * 2,
-    now,
-    issuer,
-  });
+  const ca = new TestMeshCa();
+  const root = ca.root;
+  const { issued: leaf, privateKey } = ca.issueFor(SPIFFE_ID, 86_400 * 2);
   const rootSerial = new X509Certificate(root.certPem).serialNumber.toLowerCase();
   return {
     certificate: {

@@ -12,7 +12,7 @@ import type { RequestRecord } from '../telemetry/types';
 import { InboundListener } from './inbound';
 import { OutboundListener } from './outbound';
 import type { Balancer, OutboundRouting } from './routing';
-import { StaticIdentity, TestMeshCa } from './test-pki';
+import { StaticIdentity, TestMeshCa } from '../testing/test-pki';
 import { TlsMaterial } from './tls-material';
 import { UpstreamPools } from './upstream-pools';
 

@@ -196,20 +196,12 @@ export class Http2Downstream implements Downstream {
       stream.close(h2.NGHTTP2_INTERNAL_ERROR);
       return;
     }
-    this.started = true;
     if (this.grpc) {
       // Trailers-only, as Envoy answers gRPC callers: HTTP 200 with the status in the headers.
-      stream.respond(
-        {
-          [h2.HTTP2_HEADER_STATUS]: 200,
-          'content-type': 'application/grpc',
-          'grpc-status': String(GRPC_STATUS_FOR_HTTP[status] ?? 2),
-          'grpc-message': encodeURIComponent(message),
-        },
-        { endStream: true },
-      );
+      this.grpcReply(GRPC_STATUS_FOR_HTTP[status] ?? 2, message);
       return;
     }
+    this.started = true;
     const body = `${message}\n`;
     this.sent += Buffer.byteLength(body);
     stream.respond({ ...headers, [h2.HTTP2_HEADER_STATUS]: status, 'content-type': 'text/plain' });

@@ -21,6 +21,7 @@ import type { AuthorizationResult, InboundAuthorizer } from './authorization';
 import { type Downstream, Http1Downstream, Http2Downstream } from './downstream';
 import { ensureRequestId, forwardHeaders, splitAuthority, xfcc } from './headers';
 import { tunnel } from './outbound';
+import { closeListener, listenOn } from './listening';
 import { type LocalWorkload, recordFor } from './records';
 import { handOffHttp1, sniffHttp2Preface, sniffTls } from './sniff';
 import { MESH_ALPN, type PeerIdentity, peerIdentity, type TlsMaterial } from './tls-material';
@@ -105,21 +106,11 @@ export class InboundListener {
   }
 
   listen(port: number, host: string): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        const address = this.server.address();
-        resolve(typeof address === 'object' && address ? address.port : port);
-      });
-    });
+    return listenOn(this.server, port, host);
   }
 
   close(): Promise<void> {
-    return new Promise((resolve) => {
-      this.server.close(() => resolve());
-      this.http1.closeIdleConnections();
-      for (const socket of this.sockets) socket.end();
-    });
+    return closeListener(this.server, this.http1, this.sockets);
   }
 
   private onConnection(socket: Socket): void {

@@ -13,6 +13,7 @@ import type { RequestReporter, ResponseFlag } from '../telemetry/types';
 import { failureReply, relayResponse, requestBody, shouldRetry } from './attempts';
 import { type Downstream, Http1Downstream, Http2Downstream } from './downstream';
 import { ensureRequestId, forwardHeaders, OUTBOUND_DROP, requestTarget, splitAuthority } from './headers';
+import { closeListener, listenOn } from './listening';
 import { type LocalWorkload, recordFor } from './records';
 import type { Balancer, OutboundRouting } from './routing';
 import { handOffHttp1, sniffHttp2Preface } from './sniff';
@@ -74,21 +75,11 @@ export class OutboundListener {
   }
 
   listen(port: number, host: string): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        const address = this.server.address();
-        resolve(typeof address === 'object' && address ? address.port : port);
-      });
-    });
+    return listenOn(this.server, port, host);
   }
 
   close(): Promise<void> {
-    return new Promise((resolve) => {
-      this.server.close(() => resolve());
-      this.http1.closeIdleConnections();
-      for (const socket of this.sockets) socket.end();
-    });
+    return closeListener(this.server, this.http1, this.sockets);
   }
 
   private onHttp1(req: IncomingMessage, res: ServerResponse): void {

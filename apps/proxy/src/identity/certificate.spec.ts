@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { createIntermediateCa, createRootCa, issueWorkloadCertificate, loadSigningAuthority } from '#libs/pki';
+import { TestMeshCa } from '../testing/test-pki';
 import { normalizeSerial, parseIssuedChain } from './certificate';
 import { ProxyError } from './errors';
 
@@ -9,27 +9,8 @@ const SPIFFE_ID = 'spiffe://cluster.local/ns/shop/sa/cart';
 
 /** A root, an intermediate under it, and a workload certificate for a fresh P-256 key: Citadel's chain. */
 function issue() {
-  const now = new Date();
-  const root = createRootCa({ keyType: 'ecdsa-p256', commonName: 'root', organization: 'cluster.local', now });
-  const rootAuthority = loadSigningAuthority(root.certPem, root.privateKey, []);
-  const intermediate = createIntermediateCa({
-    parent: rootAuthority,
-    keyType: 'ecdsa-p256',
-    commonName: 'ica',
-    ttlSeconds: 86_400,
-    now,
-  });
-  const signer = loadSigningAuthority(intermediate.certPem, intermediate.privateKey, intermediate.chainPem);
-  const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-  const issued = issueWorkloadCertificate({
-    csrPublicKey: publicKey,
-    spiffeId: SPIFFE_ID,
-    ttlSeconds: 3600,
-    now,
-    issuer: signer,
-  });
-  const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-  return { certChain: [issued.certPem, ...issued.chainPem], issued, publicKey, keyPem, root, intermediate };
+  const ca = new TestMeshCa();
+  return { ...ca.issueFor(SPIFFE_ID), root: ca.root, intermediate: ca.intermediate };
 }
 
 describe('parseIssuedChain', () => {

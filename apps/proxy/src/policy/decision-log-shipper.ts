@@ -1,0 +1,155 @@
+import type { Logger } from '#libs/logging';
+
+/** One entry of `POST /v1/decision-logs`: OPA's decision log fields plus Bowline's. */
+export interface DecisionLogEntry {
+  decision_id: string;
+  timestamp: string;
+  path: string;
+  input: Record<string, unknown>;
+  result?: unknown;
+  allowed: boolean;
+  http_status?: number;
+  policy?: string;
+  revision?: number;
+  reason?: string;
+  reporter: string;
+  metrics?: Record<string, number>;
+}
+
+/** Headers whose values never leave the proxy (the policy service masks the same ones on ingest). */
+export const SECRET_HEADERS: readonly string[] = ['authorization', 'cookie', 'set-cookie', 'proxy-authorization'];
+export const MASKED = '[masked]';
+
+/** A copy of `input` with the values of SECRET_HEADERS in `attributes.request.http.headers` masked. */
+export function maskInput(input: Record<string, unknown>): Record<string, unknown> {
+  const attributes = input.attributes as Record<string, unknown> | undefined;
+  const request = attributes?.request as Record<string, unknown> | undefined;
+  const http = request?.http as Record<string, unknown> | undefined;
+  const headers = http?.headers as Record<string, unknown> | undefined;
+  if (!attributes || !request || !http || !headers) return input;
+  const masked = Object.fromEntries(
+    Object.entries(headers).map(([name, value]) => [
+      name,
+      SECRET_HEADERS.includes(name.toLowerCase()) ? MASKED : value,
+    ]),
+  );
+  return { ...input, attributes: { ...attributes, request: { ...request, http: { ...http, headers: masked } } } };
+}
+
+export interface DecisionLogShipperOptions {
+  readonly baseUrl: string;
+  readonly token?: string;
+  readonly logger: Logger;
+  /** Flush at least this often (default 1 s)... */
+  readonly flushIntervalMs?: number;
+  /** ...or as soon as this many entries wait (default 100; the service takes up to 1000 per batch). */
+  readonly batchSize?: number;
+  /** Entries held while the service is away (default 10 000); beyond it new entries are dropped and counted. */
+  readonly maxBuffered?: number;
+  readonly fetch?: typeof fetch;
+}
+
+/**
+ * Batches decisions to the policy service (`POST /v1/decision-logs`). The buffer is bounded:
+ * when full, new entries are dropped and counted (never blocking a request). A failed batch
+ * goes back to the front of the buffer and is retried at the next flush; a batch the service
+ * refuses as invalid (400) is dropped and counted, since retrying it cannot succeed.
+ */
+export class DecisionLogShipper {
+  private buffer: DecisionLogEntry[] = [];
+  private timer?: NodeJS.Timeout;
+  private flushing?: Promise<void>;
+  private sent = 0;
+  private dropped = 0;
+  private failures = 0;
+  private lastError: string | null = null;
+
+  constructor(private readonly options: DecisionLogShipperOptions) {}
+
+  start(): void {
+    this.timer ??= setInterval(() => void this.flush(), this.options.flushIntervalMs ?? 1_000);
+    this.timer.unref();
+  }
+
+  /** Stops the timer and makes a last attempt to send what is buffered. */
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    await this.flush();
+  }
+
+  /** Queues one decision (its input masked here). Never throws, never waits. */
+  record(entry: DecisionLogEntry): void {
+    if (this.buffer.length >= (this.options.maxBuffered ?? 10_000)) {
+      this.dropped += 1;
+      return;
+    }
+    this.buffer.push({ ...entry, input: maskInput(entry.input) });
+    if (this.buffer.length >= (this.options.batchSize ?? 100)) void this.flush();
+  }
+
+  status() {
+    return {
+      buffered: this.buffer.length,
+      sent: this.sent,
+      dropped: this.dropped,
+      consecutiveFailures: this.failures,
+      lastError: this.lastError,
+    };
+  }
+
+  /** Sends buffered entries in batches; one flush at a time. */
+  flush(): Promise<void> {
+    this.flushing ??= this.drain().finally(() => (this.flushing = undefined));
+    return this.flushing;
+  }
+
+  private async drain(): Promise<void> {
+    const max = Math.min(this.options.batchSize ?? 100, 1000);
+    while (this.buffer.length > 0) {
+      const batch = this.buffer.splice(0, max);
+      const ok = await this.send(batch);
+      if (!ok) return;
+    }
+  }
+
+  /** Posts one batch; false when it should be retried later (it is put back first). */
+  private async send(batch: DecisionLogEntry[]): Promise<boolean> {
+    const { baseUrl, token } = this.options;
+    try {
+      const response = await (this.options.fetch ?? fetch)(new URL('/v1/decision-logs', baseUrl), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        body: JSON.stringify({ decisions: batch }),
+        signal: AbortSignal.timeout(10_000),
+      });
+      if (response.ok) {
+        this.sent += batch.length;
+        this.failures = 0;
+        this.lastError = null;
+        return true;
+      }
+      const detail = (await response.text().catch(() => '')).slice(0, 300);
+      if (response.status === 400) {
+        this.dropped += batch.length;
+        this.options.logger.warn({ status: 400, detail, entries: batch.length }, 'decision log batch refused; dropped');
+        return true;
+      }
+      throw new Error(`policy service answered ${response.status}: ${detail}`);
+    } catch (error) {
+      this.failures += 1;
+      this.lastError = error instanceof Error ? error.message : String(error);
+      const room = (this.options.maxBuffered ?? 10_000) - this.buffer.length;
+      const kept = batch.slice(0, Math.max(0, room));
+      this.dropped += batch.length - kept.length;
+      this.buffer.unshift(...kept);
+      if (this.failures === 1 || this.failures % 30 === 0) {
+        this.options.logger.warn(
+          { failures: this.failures, buffered: this.buffer.length, reason: this.lastError },
+          'cannot send decision logs; keeping them for the next flush',
+        );
+      }
+      return false;
+    }
+  }
+}

@@ -1,0 +1,214 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '#libs/logging';
+import { type Evaluation, type HeaderEntry, InputError, PolicyRuntime } from '#libs/policy-runtime';
+import type { AuthorizationRequest, AuthorizationResult, InboundAuthorizer } from '../dataplane/authorization';
+import type { AuthzBundle } from './bundle';
+import type { DecisionLogEntry } from './decision-log-shipper';
+import { type LocalWorkloadInfo, requestInput } from './input';
+
+/** Envoy's RBAC denial body (what Istio's sidecars answer). */
+export const RBAC_DENIED = 'RBAC: access denied';
+/** The body while no bundle was ever loaded: the proxy fails closed. */
+export const NO_BUNDLE_BODY = 'RBAC: access denied (no authorization bundle loaded yet: failing closed)';
+
+/** The decision object of the Istio AuthorizationPolicy module (apps/policy istio-authz.rego). */
+interface IstioDecision {
+  allowed: boolean;
+  action: string;
+  reason: string;
+  policy: string | null;
+  ruleIndex: number | null;
+}
+
+/** A bundle loaded into wasm instances, swapped in whole. */
+interface LoadedBundle {
+  revision: string;
+  istio: { runtime: PolicyRuntime; entrypoint: string; policies: string[]; version: number };
+  rego: { runtime: PolicyRuntime; entrypoint: string; name: string; revision: number } | null;
+  loadedAt: Date;
+}
+
+/** Where decisions go (DecisionLogShipper in the proxy). */
+export interface DecisionSink {
+  record(entry: DecisionLogEntry): void;
+}
+
+export interface PolicyAuthorizerOptions {
+  readonly local: LocalWorkloadInfo;
+  readonly logger: Logger;
+  readonly decisions?: DecisionSink;
+  /** Names this proxy in decision logs. */
+  readonly reporter: string;
+  /** The clock for time-dependent built-ins; defaults to the system clock. */
+  readonly now?: () => Date;
+}
+
+/** One request's outcome before it is turned into an AuthorizationResult and logged. */
+interface Outcome {
+  result: AuthorizationResult;
+  path: string;
+  decision?: unknown;
+  policy?: { name: string; revision: number };
+  evalMicros: number;
+}
+
+/**
+ * In-process authorization on the inbound side: the Istio AuthorizationPolicies of the bundle
+ * first (the module applies Istio's order: CUSTOM reported, DENY, then ALLOW; no ALLOW policy
+ * for the workload allows), then the bundle's Rego policy if it has one (opa-envoy-plugin's
+ * decision `{allowed, headers, http_status, body}`). Fails closed: without a bundle, on an
+ * input or evaluation error, or on an undefined or malformed decision, the request is denied.
+ */
+export class PolicyAuthorizer implements InboundAuthorizer {
+  private current?: LoadedBundle;
+  private allowed = 0;
+  private denied = 0;
+
+  constructor(private readonly options: PolicyAuthorizerOptions) {}
+
+  /** Whether a bundle is loaded (requests can be allowed at all). */
+  get ready(): boolean {
+    return this.current !== undefined;
+  }
+
+  /**
+   * Loads `bundle`'s modules into new wasm instances, then swaps them in. Throws (keeping the
+   * bundle in use) when a module does not instantiate or lacks its entrypoint.
+   */
+  async install(bundle: AuthzBundle): Promise<void> {
+    const now = this.options.now;
+    const istio = await PolicyRuntime.load(bundle.istio.wasm, {
+      data: bundle.istio.data,
+      entrypoint: bundle.istio.entrypoint,
+      now,
+    });
+    const rego = bundle.policy
+      ? await PolicyRuntime.load(bundle.policy.wasm, {
+          data: bundle.policy.data,
+          entrypoint: bundle.policy.entrypoint,
+          now,
+        })
+      : null;
+    this.current = {
+      revision: bundle.revision,
+      istio: {
+        runtime: istio,
+        entrypoint: bundle.istio.entrypoint,
+        policies: bundle.istio.policies,
+        version: bundle.istio.version,
+      },
+      rego:
+        rego && bundle.policy
+          ? {
+              runtime: rego,
+              entrypoint: bundle.policy.entrypoint,
+              name: bundle.policy.name,
+              revision: bundle.policy.revision,
+            }
+          : null,
+      loadedAt: new Date(),
+    };
+  }
+
+  authorize(request: AuthorizationRequest): AuthorizationResult {
+    const bundle = this.current;
+    let input: Record<string, unknown> | undefined;
+    let outcome: Outcome;
+    try {
+      input = requestInput(request, this.options.local);
+      outcome = bundle
+        ? this.decide(bundle, input)
+        : { result: deny(403, NO_BUNDLE_BODY, 'no authorization bundle loaded'), path: '', evalMicros: 0 };
+    } catch (error) {
+      const reason = error instanceof InputError ? `invalid request: ${error.message}` : `error: ${String(error)}`;
+      outcome = { result: deny(403, RBAC_DENIED, reason), path: '', evalMicros: 0 };
+    }
+    if (outcome.result.allowed) this.allowed += 1;
+    else this.denied += 1;
+    this.log(request, input, outcome);
+    return outcome.result;
+  }
+
+  status() {
+    const c = this.current;
+    return {
+      loaded: c !== undefined,
+      revision: c?.revision ?? null,
+      loadedAt: c?.loadedAt.toISOString() ?? null,
+      authorizationPolicies: c?.istio.policies ?? [],
+      galleyVersion: c?.istio.version ?? null,
+      policy: c?.rego ? { name: c.rego.name, revision: c.rego.revision } : null,
+      decisions: { allowed: this.allowed, denied: this.denied },
+    };
+  }
+
+  /** AuthorizationPolicies, then the Rego policy. */
+  private decide(bundle: LoadedBundle, input: Record<string, unknown>): Outcome {
+    const istio = bundle.istio.runtime.evaluate(input, bundle.istio.entrypoint);
+    const verdict = istioVerdict(istio);
+    const path = bundle.istio.entrypoint;
+    if (!verdict.allowed || !bundle.rego) {
+      return { result: verdict, path, decision: istio.result, evalMicros: istio.durationMicros };
+    }
+    const rego = bundle.rego.runtime.evaluate(input, bundle.rego.entrypoint);
+    return {
+      result: regoVerdict(rego, bundle.rego.name),
+      path: bundle.rego.entrypoint,
+      decision: rego.result,
+      policy: { name: bundle.rego.name, revision: bundle.rego.revision },
+      evalMicros: istio.durationMicros + rego.durationMicros,
+    };
+  }
+
+  private log(request: AuthorizationRequest, input: Record<string, unknown> | undefined, outcome: Outcome): void {
+    if (!this.options.decisions) return;
+    const { result } = outcome;
+    this.options.decisions.record({
+      decision_id: randomUUID(),
+      timestamp: new Date().toISOString(),
+      path: outcome.path || 'bowline/proxy/authz',
+      input: input ?? { attributes: { source: { principal: request.sourcePrincipal ?? '' } } },
+      ...(outcome.decision !== undefined ? { result: outcome.decision } : {}),
+      allowed: result.allowed,
+      ...(result.allowed ? {} : { http_status: result.status ?? 403 }),
+      ...(outcome.policy ? { policy: outcome.policy.name, revision: outcome.policy.revision } : {}),
+      ...(result.reason ? { reason: result.reason.slice(0, 1024) } : {}),
+      reporter: this.options.reporter,
+      metrics: { timer_rego_query_eval_ns: outcome.evalMicros * 1000 },
+    });
+  }
+}
+
+function deny(status: number, body: string, reason: string, headers?: Record<string, string>): AuthorizationResult {
+  return { allowed: false, status, body, reason, ...(headers ? { headers } : {}) };
+}
+
+/** The Istio module's decision; anything but a decision object denies. */
+function istioVerdict(evaluation: Evaluation): AuthorizationResult {
+  const decision = evaluation.result as Partial<IstioDecision> | undefined;
+  if (evaluation.decision.error || typeof decision?.allowed !== 'boolean') {
+    const why = evaluation.decision.error?.message ?? 'no decision';
+    return deny(403, RBAC_DENIED, `AuthorizationPolicy evaluation failed: ${why}`);
+  }
+  const reason = `AuthorizationPolicy: ${decision.reason ?? decision.action}${decision.policy ? ` (${decision.policy})` : ''}`;
+  return decision.allowed ? { allowed: true, reason } : deny(403, RBAC_DENIED, reason);
+}
+
+/** opa-envoy-plugin's decision: headers upstream when allowed; status, body and headers when denied. */
+function regoVerdict(evaluation: Evaluation, name: string): AuthorizationResult {
+  const d = evaluation.decision;
+  if (d.error) return deny(403, RBAC_DENIED, `policy ${name}: ${d.error.message}`);
+  const headers = d.headers.length > 0 ? headerRecord(d.headers) : undefined;
+  if (d.allowed) return { allowed: true, reason: `policy ${name} allowed`, ...(headers ? { headers } : {}) };
+  return deny(d.httpStatus ?? 403, d.body ?? RBAC_DENIED, `policy ${name} denied`, headers);
+}
+
+/** Header entries as one value per name (repeated names joined with `, `). */
+function headerRecord(entries: readonly HeaderEntry[]): Record<string, string> {
+  const record: Record<string, string> = {};
+  for (const { key, value } of entries) {
+    const name = key.toLowerCase();
+    record[name] = record[name] === undefined ? value : `${record[name]}, ${value}`;
+  }
+  return record;
+}

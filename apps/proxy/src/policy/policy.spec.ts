@@ -1,0 +1,314 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { before, describe, it } from 'node:test';
+import pino from 'pino';
+import { readWasmBundle } from '#libs/policy-runtime';
+import { toolPath } from '#libs/testing';
+// Test-only: the same Rego module and normalisation the policy service puts in bundles.
+import { ISTIO_AUTHZ_ENTRYPOINT, ISTIO_AUTHZ_REGO } from '../../../policy/src/authorization/istio-authz.rego';
+import { normalisePolicy } from '../../../policy/src/authorization/normalise';
+import type { AuthorizationRequest } from '../dataplane/authorization';
+import { BUNDLE_FORMAT, BundleFormatError, parseBundle } from './bundle';
+import { BundleClient } from './bundle-client';
+import { type DecisionLogEntry, DecisionLogShipper, maskInput } from './decision-log-shipper';
+import { NO_BUNDLE_BODY, PolicyAuthorizer } from './policy-authorizer';
+
+const run = promisify(execFile);
+const logger = pino({ level: 'silent' });
+const CLIENT = 'spiffe://cluster.local/ns/default/sa/client';
+const OTHER = 'spiffe://cluster.local/ns/default/sa/other';
+const SERVER = 'spiffe://cluster.local/ns/default/sa/server';
+
+/** An opa-envoy-plugin policy: allowed with a header for x-token: secret, else 401 with a body. */
+const ENVOY_POLICY = `package envoy.authz
+
+default allow := {"allowed": false, "http_status": 401, "body": "who are you?", "headers": {"x-why": "no token"}}
+
+allow := {"allowed": true, "headers": {"x-user": "alice"}} if {
+	input.attributes.request.http.headers["x-token"] == "secret"
+}
+`;
+
+/** `opa build -t wasm` of `rego`, as the policy service compiles it; returns policy.wasm. */
+async function compile(rego: string, entrypoint: string): Promise<Buffer> {
+  const dir = mkdtempSync(join(tmpdir(), 'bowline-proxy-policy-'));
+  writeFileSync(join(dir, 'policy.rego'), rego);
+  const out = join(dir, 'bundle.tar.gz');
+  await run(toolPath('opa'), ['build', '-t', 'wasm', '-e', entrypoint, '-o', out, join(dir, 'policy.rego')]);
+  return readWasmBundle(readFileSync(out)).wasm;
+}
+
+/** Istio's example: ALLOW only the client service account, only GET. */
+const ALLOW_CLIENT_GET = normalisePolicy(
+  {
+    namespace: 'default',
+    name: 'server-get',
+    annotations: {},
+    resourceVersion: 1,
+    spec: {
+      selector: { matchLabels: { app: 'server' } },
+      action: 'ALLOW',
+      rules: [
+        {
+          from: [{ source: { principals: ['cluster.local/ns/default/sa/client'] } }],
+          to: [{ operation: { methods: ['GET'] } }],
+        },
+      ],
+    },
+  },
+  'istio-system',
+).policy!;
+
+let istioWasm: Buffer;
+let envoyWasm: Buffer;
+
+/** A bundle document as `GET /v1/bundles/authz` answers it. */
+function bundleDoc(revision: string, options: { policies?: unknown[]; rego?: boolean; wasm?: Buffer } = {}) {
+  const module = (wasm: Buffer) => ({
+    wasm: wasm.toString('base64'),
+    wasmSha256: createHash('sha256').update(wasm).digest('hex'),
+  });
+  const policies = options.policies ?? [ALLOW_CLIENT_GET];
+  return {
+    format: BUNDLE_FORMAT,
+    revision,
+    namespace: 'default',
+    generatedAt: new Date().toISOString(),
+    istio: {
+      entrypoint: ISTIO_AUTHZ_ENTRYPOINT,
+      ...module(options.wasm ?? istioWasm),
+      data: { istio: { policies } },
+      version: 7,
+      policies: policies.map((p) => (p as { id: string }).id),
+    },
+    policy: options.rego
+      ? { name: 'envoy-authz', revision: 2, entrypoint: 'envoy/authz/allow', ...module(envoyWasm), data: {} }
+      : null,
+  };
+}
+
+function request(
+  source: string | undefined,
+  method = 'GET',
+  headers: Record<string, string> = {},
+): AuthorizationRequest {
+  return {
+    method,
+    path: '/items?limit=1',
+    host: 'server:8080',
+    headers: { host: 'server:8080', ...headers },
+    protocol: 'HTTP/1.1',
+    sourcePrincipal: source,
+    destinationPrincipal: SERVER,
+    destinationPort: 8080,
+  };
+}
+
+function authorizer(decisions?: DecisionLogEntry[]): PolicyAuthorizer {
+  return new PolicyAuthorizer({
+    local: { namespace: 'default', labels: { app: 'server' } },
+    logger,
+    reporter: 'proxy:server.default',
+    decisions: decisions ? { record: (e) => decisions.push(e) } : undefined,
+  });
+}
+
+before(async () => {
+  [istioWasm, envoyWasm] = await Promise.all([
+    compile(ISTIO_AUTHZ_REGO, ISTIO_AUTHZ_ENTRYPOINT),
+    compile(ENVOY_POLICY, 'envoy/authz/allow'),
+  ]);
+});
+
+describe('PolicyAuthorizer (in-process, wasm)', () => {
+  it('fails closed before a bundle is loaded', () => {
+    const result = authorizer().authorize(request(CLIENT));
+    assert.equal(result.allowed, false);
+    assert.equal(result.status, 403);
+    assert.equal(result.body, NO_BUNDLE_BODY);
+  });
+
+  it('enforces AuthorizationPolicies: the client may GET; POST and other identities are denied', async () => {
+    const logged: DecisionLogEntry[] = [];
+    const authz = authorizer(logged);
+    await authz.install(parseBundle(bundleDoc('r1')));
+    assert.equal(authz.authorize(request(CLIENT)).allowed, true);
+    const post = authz.authorize(request(CLIENT, 'POST'));
+    assert.deepEqual([post.allowed, post.status, post.body], [false, 403, 'RBAC: access denied']);
+    assert.match(post.reason!, /none matched/);
+    assert.equal(authz.authorize(request(OTHER)).allowed, false);
+    assert.equal(authz.authorize(request(undefined)).allowed, false, 'plaintext has no principal');
+    assert.equal(logged.length, 4);
+    assert.equal(logged[1].allowed, false);
+    assert.equal(logged[1].http_status, 403);
+    assert.equal(logged[1].path, ISTIO_AUTHZ_ENTRYPOINT);
+  });
+
+  it('allows everything when no ALLOW policy applies to the workload (Istio semantics)', async () => {
+    const authz = authorizer();
+    await authz.install(parseBundle(bundleDoc('r0', { policies: [] })));
+    assert.equal(authz.authorize(request(OTHER, 'DELETE')).allowed, true);
+  });
+
+  it('then honours the Rego decision: headers upstream, or status, body and headers of the denial', async () => {
+    const authz = authorizer();
+    await authz.install(parseBundle(bundleDoc('r2', { rego: true })));
+    const ok = authz.authorize(request(CLIENT, 'GET', { 'x-token': 'secret' }));
+    assert.equal(ok.allowed, true);
+    assert.deepEqual(ok.headers, { 'x-user': 'alice' });
+    const no = authz.authorize(request(CLIENT));
+    assert.deepEqual(
+      [no.allowed, no.status, no.body, no.headers],
+      [false, 401, 'who are you?', { 'x-why': 'no token' }],
+    );
+    // The AuthorizationPolicies still come first.
+    assert.equal(authz.authorize(request(OTHER, 'GET', { 'x-token': 'secret' })).status, 403);
+  });
+
+  it('denies on an undefined decision (evaluation error: fail closed)', async () => {
+    const authz = authorizer();
+    const undefinedPolicy = await compile('package envoy.authz\n\nallow if false\n', 'envoy/authz/allow');
+    const doc = bundleDoc('r3', { rego: true });
+    doc.policy!.wasm = undefinedPolicy.toString('base64');
+    doc.policy!.wasmSha256 = createHash('sha256').update(undefinedPolicy).digest('hex');
+    await authz.install(parseBundle(doc));
+    const result = authz.authorize(request(CLIENT));
+    assert.equal(result.allowed, false);
+    assert.match(result.reason!, /undefined/);
+  });
+
+  it('refuses a bundle whose wasm does not match its hash, or does not load', async () => {
+    const doc = bundleDoc('bad');
+    doc.istio.wasmSha256 = '0'.repeat(64);
+    assert.throws(() => parseBundle(doc), BundleFormatError);
+    const authz = authorizer();
+    await assert.rejects(authz.install(parseBundle(bundleDoc('bad', { wasm: Buffer.from('not wasm') }))));
+    assert.equal(authz.ready, false);
+  });
+});
+
+/** A fake policy service: answers each poll with the next scripted reply and records the requests. */
+function scripted(replies: (() => Response | Promise<Response>)[]) {
+  const seen: { url: URL; headers: Record<string, string> }[] = [];
+  const fetchFake = (async (url: URL, init?: RequestInit) => {
+    seen.push({ url: new URL(url), headers: (init?.headers ?? {}) as Record<string, string> });
+    const next = replies.shift();
+    if (!next) {
+      // Hang like a long poll until the client stops.
+      return new Promise<Response>((_, reject) =>
+        init?.signal?.addEventListener('abort', () => reject(new Error('aborted'))),
+      );
+    }
+    return next();
+  }) as typeof fetch;
+  return { seen, fetch: fetchFake };
+}
+
+const json = (body: unknown, status = 200) =>
+  new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
+
+describe('BundleClient', () => {
+  it('installs a bundle, then polls with If-None-Match and a wait; 304 changes nothing', async () => {
+    const authz = authorizer();
+    let installs = 0;
+    const service = scripted([() => json(bundleDoc('rev-1')), () => new Response(null, { status: 304 })]);
+    const client = new BundleClient({
+      baseUrl: 'http://policy.test:8084',
+      token: 'tok',
+      namespace: 'default',
+      install: async (b) => {
+        installs += 1;
+        await authz.install(b);
+      },
+      logger,
+      fetch: service.fetch,
+    });
+    assert.equal(await client.pollOnce(), true);
+    assert.equal(await client.pollOnce(), false);
+    assert.equal(installs, 1);
+    assert.equal(service.seen[0].headers.authorization, 'Bearer tok');
+    assert.equal(service.seen[0].headers['if-none-match'], undefined);
+    assert.equal(service.seen[0].url.searchParams.get('namespace'), 'default');
+    assert.equal(service.seen[1].headers['if-none-match'], '"rev-1"');
+    assert.equal(service.seen[1].url.searchParams.get('wait'), '30s');
+    assert.equal(client.status().revision, 'rev-1');
+  });
+
+  it('keeps the last good bundle through errors, bad bundles and an unreachable service', async () => {
+    const authz = authorizer();
+    const service = scripted([
+      () => json(bundleDoc('rev-1')),
+      () => json({ title: 'Service unavailable', detail: 'Galley away' }, 503),
+      () => json({ format: 'something else' }),
+      () => json(bundleDoc('rev-2', { wasm: Buffer.from('not wasm') })),
+      () => Promise.reject(new TypeError('fetch failed')),
+      () => json(bundleDoc('rev-3', { policies: [] })),
+    ]);
+    const client = new BundleClient({
+      baseUrl: 'http://policy.test:8084',
+      namespace: 'default',
+      install: (b) => authz.install(b),
+      logger,
+      fetch: service.fetch,
+      minBackoffMs: 1,
+      maxBackoffMs: 5,
+      minIntervalMs: 1,
+    });
+    client.start();
+    await client.loaded();
+    for (let i = 0; i < 200 && client.status().revision !== 'rev-3'; i++) {
+      // Between failures the first bundle decides.
+      assert.equal(authz.authorize(request(OTHER)).allowed, false);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    assert.equal(client.status().revision, 'rev-3');
+    assert.equal(authz.authorize(request(OTHER)).allowed, true, 'the new (empty) set is in use');
+    assert.equal(service.seen[3].headers['if-none-match'], '"rev-1"', 'a refused bundle is fetched again');
+    await client.stop();
+  });
+});
+
+describe('DecisionLogShipper', () => {
+  it('masks secrets, retries a failed batch and counts drops beyond its bound', async () => {
+    const posted: { decisions: DecisionLogEntry[] }[] = [];
+    let fail = true;
+    const fetchFake = (async (_url: URL, init?: RequestInit) => {
+      if (fail) throw new TypeError('fetch failed');
+      posted.push(JSON.parse(String(init?.body)) as { decisions: DecisionLogEntry[] });
+      return json({ received: 1, stored: 1 }, 201);
+    }) as typeof fetch;
+    const shipper = new DecisionLogShipper({
+      baseUrl: 'http://p',
+      logger,
+      fetch: fetchFake,
+      maxBuffered: 3,
+      batchSize: 100,
+    });
+    const entry = (n: number): DecisionLogEntry => ({
+      decision_id: `d${n}`,
+      timestamp: new Date().toISOString(),
+      path: 'p',
+      input: { attributes: { request: { http: { headers: { authorization: 'Bearer x', a: 'b' } } } } },
+      allowed: true,
+      reporter: 'r',
+    });
+    for (let n = 0; n < 4; n++) shipper.record(entry(n));
+    await shipper.flush();
+    assert.deepEqual([shipper.status().buffered, shipper.status().dropped], [3, 1]);
+    fail = false;
+    await shipper.flush();
+    assert.deepEqual(
+      posted.flatMap((b) => b.decisions.map((d) => d.decision_id)),
+      ['d0', 'd1', 'd2'],
+    );
+    const headers = (posted[0].decisions[0].input as { attributes: { request: { http: { headers: object } } } })
+      .attributes.request.http.headers;
+    assert.deepEqual(headers, { authorization: '[masked]', a: 'b' });
+    assert.equal(maskInput({ x: 1 }).x, 1);
+  });
+});
