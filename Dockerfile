@@ -1,5 +1,7 @@
-# Bowline container image: one image for every service (the command picks the app), plus a
-# `policy` target that also carries the OPA CLI.
+# Bowline container image: one image for every service and the sidecar proxy (the command picks
+# the app), plus a `policy` target that also carries the OPA CLI. The runtime image also holds
+# the two small scripts docker-compose.yml uses around the sidecar: scripts/mint-join-token.mjs
+# (join token + trust bundle, before the proxy starts) and scripts/demo-app.mjs (a demo app).
 #
 #   docker build -t bowline:dev --target runtime .
 #   docker build -t bowline-policy:dev --target policy .
@@ -45,9 +47,17 @@ COPY --from=prod-deps /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 # .proto contracts are read at run time (tsc does not copy them into dist).
 COPY --from=build /src/libs/proto/protos ./libs/proto/protos
+# The sidecar's helpers (plain Node, no dependencies): join token + trust bundle, demo app.
+COPY scripts/mint-join-token.mjs scripts/demo-app.mjs ./scripts/
+COPY scripts/lib/citadel-admin.mjs scripts/lib/demo-app.mjs ./scripts/lib/
 # A generated bootstrap admin token (when BOWLINE_ADMIN_TOKEN is unset) is written to
-# .bowline/admin-token relative to the working directory: the service user must own it.
-RUN mkdir -p /app/.bowline && chown node:node /app/.bowline && chmod 0700 /app/.bowline
+# .bowline/admin-token relative to the working directory, and a generated proxy admin token to
+# .bowline/proxy-admin-token: the service user must own it. /var/lib/bowline/proxy is where
+# compose's proxy-init writes the sidecar's join token and trust bundle (a named volume
+# mounted there starts with this directory's owner and mode).
+RUN mkdir -p /app/.bowline /var/lib/bowline/proxy \
+    && chown node:node /app/.bowline /var/lib/bowline/proxy \
+    && chmod 0700 /app/.bowline /var/lib/bowline/proxy
 # The `node` user (uid 1000) comes with the official Node.js image.
 USER node
 CMD ["node", "dist/apps/citadel/src/main.js"]

@@ -1,7 +1,8 @@
 // Checks docker-compose.yml and the Dockerfile without building or starting anything: the
 // compose file is validated and normalised by `docker-compose config`, then its services,
-// probes, start order, published ports and environment are compared with what the code
-// expects; the Dockerfile's shipped stages must not run as root.
+// probes, start order, published ports, volumes and environment are compared with what the
+// code expects; the Dockerfile's shipped stages must not run as root and must carry what the
+// compose commands run.
 //
 // Needs `docker-compose` (v1 or v2) or the `docker compose` plugin on PATH, not a Docker
 // daemon. Without one the compose test is skipped locally and fails when CI is set.
@@ -9,8 +10,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
-import { delimiter, dirname, join } from 'node:path';
-import { KNOWN_VARIABLES } from '#libs/config';
+import { delimiter, dirname, join, posix } from 'node:path';
+import { KNOWN_VARIABLES, schemas } from '#libs/config';
 
 const ROOT = findRepoRoot(__dirname);
 const COMPOSE_FILE = join(ROOT, 'docker-compose.yml');
@@ -18,6 +19,11 @@ const DOCKERFILE = join(ROOT, 'Dockerfile');
 
 const POSTGRES = 'postgres';
 const MIGRATE = 'migrate';
+/** One-shot: mints the sidecar's join token and fetches the trust bundle into a shared volume. */
+const PROXY_INIT = 'proxy-init';
+/** The demo app behind the sidecar. */
+const DEMO = 'demo';
+const PROXY = 'proxy';
 
 /** Each Bowline service's default ports (libs/config/src/catalog.ts); the first is the admin HTTP port. */
 const SERVICE_PORTS: Readonly<Record<string, readonly number[]>> = {
@@ -25,19 +31,26 @@ const SERVICE_PORTS: Readonly<Record<string, readonly number[]>> = {
   pilot: [8082, 15010],
   galley: [8083, 15019],
   policy: [8084, 9191],
-  proxy: [15000, 15020, 15001, 15006],
+  proxy: [15000, 15001, 15006],
 };
 const BOWLINE_SERVICES = Object.keys(SERVICE_PORTS);
-const EXPECTED_SERVICES = [POSTGRES, MIGRATE, ...BOWLINE_SERVICES].sort();
+/** The services that use PostgreSQL (the sidecar proxy does not). */
+const CONTROL_PLANE = BOWLINE_SERVICES.filter((name) => name !== PROXY);
+const ONE_SHOTS = [MIGRATE, PROXY_INIT];
+const EXPECTED_SERVICES = [POSTGRES, MIGRATE, PROXY_INIT, DEMO, ...BOWLINE_SERVICES].sort();
+/** Every service built from this repository's Dockerfile. */
+const BUILT_SERVICES = [MIGRATE, PROXY_INIT, DEMO, ...BOWLINE_SERVICES];
 
 const OPA_PATH = '/usr/local/bin/opa';
 const BOWLINE_PREFIXES = ['BOWLINE_', 'CITADEL_', 'PILOT_', 'GALLEY_', 'POLICY_', 'PROXY_'];
+/** The sidecar's own settings: anything else with a Bowline prefix does not belong in its environment. */
+const PROXY_SETTINGS = new Set(Object.values(schemas.proxy).map((spec) => spec.name));
 
 // ---------------------------------------------------------------------------------------------
 // docker-compose.yml
 // ---------------------------------------------------------------------------------------------
 
-test('docker-compose.yml: valid, seven services, probes, start order, ports, environment', async (t) => {
+test('docker-compose.yml: valid, nine services, probes, start order, ports, volumes, environment', async (t) => {
   const compose = findCompose();
   if (!compose) {
     const message =
@@ -50,6 +63,8 @@ test('docker-compose.yml: valid, seven services, probes, start order, ports, env
   const { config, via, yaml } = loadComposeConfig(compose);
   t.diagnostic(`normalised by \`${compose.display} config\` (${via})`);
   const services = asRecord(config.services, 'services');
+  const service = (name: string) => asRecord(services[name], name);
+  const envOf = (name: string) => environmentOf(service(name).environment, name);
 
   await t.test('the built-in YAML reader (fallback) agrees with PyYAML', (st) => {
     if (yaml === undefined || !via.includes('PyYAML')) {
@@ -59,14 +74,14 @@ test('docker-compose.yml: valid, seven services, probes, start order, ports, env
     assert.deepEqual(parseBlockYaml(yaml), config);
   });
 
-  await t.test('has exactly the expected seven services', () => {
+  await t.test('has exactly the expected nine services', () => {
     assert.deepEqual(Object.keys(services).sort(), EXPECTED_SERVICES);
   });
 
-  await t.test('every service except migrate has a healthcheck', () => {
+  await t.test('every service except the one-shots (migrate, proxy-init) has a healthcheck', () => {
     for (const [name, raw] of Object.entries(services)) {
       const healthcheck = asRecord(raw, name).healthcheck;
-      if (name === MIGRATE) continue;
+      if (ONE_SHOTS.includes(name)) continue;
       assert.ok(healthcheck !== undefined && healthcheck !== null, `${name} has no healthcheck`);
       const check = asRecord(healthcheck, `${name}.healthcheck`);
       assert.notEqual(check.disable, true, `${name}: healthcheck is disabled`);
@@ -75,16 +90,20 @@ test('docker-compose.yml: valid, seven services, probes, start order, ports, env
     }
   });
 
-  await t.test("each Bowline service's healthcheck probes its own admin /readyz", () => {
-    for (const name of BOWLINE_SERVICES) {
-      const check = asRecord(asRecord(services[name], name).healthcheck, `${name}.healthcheck`);
-      const adminPort = SERVICE_PORTS[name][0];
-      assert.ok(
-        probeCommand(check.test).includes(`:${adminPort}/readyz`),
-        `${name}: healthcheck should request http://127.0.0.1:${adminPort}/readyz, got ${JSON.stringify(check.test)}`,
-      );
-    }
-  });
+  await t.test(
+    "each Bowline service's healthcheck probes its own admin readiness (/readyz; the proxy's /ready)",
+    () => {
+      for (const name of BOWLINE_SERVICES) {
+        const check = asRecord(service(name).healthcheck, `${name}.healthcheck`);
+        const adminPort = SERVICE_PORTS[name][0];
+        const path = name === PROXY ? '/ready' : '/readyz';
+        assert.ok(
+          new RegExp(`:${adminPort}${path}(?![\\w-])`).test(probeCommand(check.test)),
+          `${name}: healthcheck should request http://127.0.0.1:${adminPort}${path}, got ${JSON.stringify(check.test)}`,
+        );
+      }
+    },
+  );
 
   await t.test('every service that depends on postgres waits for it to be healthy', () => {
     let dependents = 0;
@@ -97,18 +116,34 @@ test('docker-compose.yml: valid, seven services, probes, start order, ports, env
     assert.ok(dependents > 0, 'no service depends on postgres');
   });
 
-  await t.test('migrate and the five services depend on postgres; the services also on migrate', () => {
-    assert.equal(dependencyConditions(asRecord(services[MIGRATE], MIGRATE).depends_on)[POSTGRES], 'service_healthy');
-    for (const name of BOWLINE_SERVICES) {
-      const conditions = dependencyConditions(asRecord(services[name], name).depends_on);
+  await t.test('migrate and the control plane depend on postgres; the control plane also on migrate', () => {
+    assert.equal(dependencyConditions(service(MIGRATE).depends_on)[POSTGRES], 'service_healthy');
+    for (const name of CONTROL_PLANE) {
+      const conditions = dependencyConditions(service(name).depends_on);
       assert.equal(conditions[POSTGRES], 'service_healthy', `${name}: depends_on.postgres.condition`);
       assert.equal(conditions[MIGRATE], 'service_completed_successfully', `${name}: depends_on.migrate.condition`);
     }
   });
 
+  await t.test(
+    'the sidecar starts after proxy-init (after a healthy Citadel) and a healthy Pilot, not the database',
+    () => {
+      assert.equal(
+        dependencyConditions(service(PROXY_INIT).depends_on).citadel,
+        'service_healthy',
+        'proxy-init: citadel',
+      );
+      const conditions = dependencyConditions(service(PROXY).depends_on);
+      assert.equal(conditions[PROXY_INIT], 'service_completed_successfully', 'proxy: depends_on.proxy-init.condition');
+      assert.equal(conditions.pilot, 'service_healthy', 'proxy: depends_on.pilot.condition');
+      assert.ok(!(POSTGRES in conditions) && !(MIGRATE in conditions), 'proxy: uses no database');
+      assert.equal(service(PROXY_INIT).restart, 'no', 'proxy-init runs once');
+    },
+  );
+
   await t.test('published ports are the default ports, host port = container port', () => {
     for (const name of BOWLINE_SERVICES) {
-      const ports = publishedPorts(asRecord(services[name], name).ports, name);
+      const ports = publishedPorts(service(name).ports, name);
       for (const { published, target } of ports) {
         assert.equal(published, target, `${name}: port ${target} is published as ${published}`);
       }
@@ -118,50 +153,112 @@ test('docker-compose.yml: valid, seven services, probes, start order, ports, env
         `${name}: published ports`,
       );
     }
-    assert.deepEqual(
-      publishedPorts(asRecord(services[MIGRATE], MIGRATE).ports, MIGRATE),
-      [],
-      'migrate publishes no port',
-    );
+    for (const name of [MIGRATE, PROXY_INIT, DEMO]) {
+      assert.deepEqual(publishedPorts(service(name).ports, name), [], `${name} publishes no port`);
+    }
   });
 
-  await t.test('commands run the built entry points that exist in the source tree', () => {
+  await t.test('commands run the built entry points and scripts that exist in the source tree', () => {
     for (const name of BOWLINE_SERVICES) {
-      const command = commandOf(asRecord(services[name], name).command, name);
+      const command = commandOf(service(name).command, name);
       assert.deepEqual(command, ['node', `dist/apps/${name}/src/main.js`], `${name}: command`);
       assert.ok(existsSync(join(ROOT, 'apps', name, 'src', 'main.ts')), `apps/${name}/src/main.ts does not exist`);
     }
-    const migrate = commandOf(asRecord(services[MIGRATE], MIGRATE).command, MIGRATE);
+    const migrate = commandOf(service(MIGRATE).command, MIGRATE);
     assert.deepEqual(migrate, ['node', 'dist/libs/db/src/cli.js', 'run'], 'migrate: command');
     assert.ok(existsSync(join(ROOT, 'libs', 'db', 'src', 'cli.ts')), 'libs/db/src/cli.ts does not exist');
+    for (const [name, script] of [
+      [PROXY_INIT, 'scripts/mint-join-token.mjs'],
+      [DEMO, 'scripts/demo-app.mjs'],
+    ]) {
+      const command = commandOf(service(name).command, name);
+      assert.deepEqual(command.slice(0, 2), ['node', script], `${name}: command`);
+      assert.ok(existsSync(join(ROOT, script)), `${script} does not exist`);
+    }
   });
 
-  await t.test('environment: only known Bowline settings, a shared admin token, policy finds OPA', () => {
+  await t.test('environment: only known Bowline settings, a shared admin token, the services find each other', () => {
     const tokens = new Set<string>();
-    for (const name of [MIGRATE, ...BOWLINE_SERVICES]) {
-      const env = environmentOf(asRecord(services[name], name).environment, name);
-      assert.match(env.DATABASE_URL ?? '', /^postgres(ql)?:\/\/.+@postgres:5432\//, `${name}: DATABASE_URL`);
+    for (const name of [MIGRATE, PROXY_INIT, DEMO, ...BOWLINE_SERVICES]) {
+      const env = envOf(name);
       for (const variable of Object.keys(env)) {
         if (!BOWLINE_PREFIXES.some((prefix) => variable.startsWith(prefix))) continue;
         const known =
           KNOWN_VARIABLES.has(variable) || (variable.endsWith('_FILE') && KNOWN_VARIABLES.has(variable.slice(0, -5)));
         assert.ok(known, `${name}: ${variable} is not a Bowline setting; the service would refuse to start`);
       }
-      if (name === MIGRATE) continue;
-      const token = env.BOWLINE_ADMIN_TOKEN;
-      assert.ok(
-        token !== undefined && token.length >= 32,
-        `${name}: BOWLINE_ADMIN_TOKEN must default to at least 32 characters`,
-      );
-      tokens.add(token);
+      if (name === MIGRATE || CONTROL_PLANE.includes(name)) {
+        assert.match(env.DATABASE_URL ?? '', /^postgres(ql)?:\/\/.+@postgres:5432\//, `${name}: DATABASE_URL`);
+      } else {
+        assert.equal(env.DATABASE_URL, undefined, `${name}: uses no database, so no DATABASE_URL`);
+      }
+      if (name === PROXY_INIT || CONTROL_PLANE.includes(name)) {
+        const token = env.BOWLINE_ADMIN_TOKEN;
+        assert.ok(
+          token !== undefined && token.length >= 32,
+          `${name}: BOWLINE_ADMIN_TOKEN must default to at least 32 characters`,
+        );
+        tokens.add(token);
+      }
     }
-    assert.equal(tokens.size, 1, 'the five services should share one BOWLINE_ADMIN_TOKEN');
-    assert.equal(environmentOf(asRecord(services.policy, 'policy').environment, 'policy').POLICY_OPA_PATH, OPA_PATH);
+    assert.equal(tokens.size, 1, 'the control plane and proxy-init should share one BOWLINE_ADMIN_TOKEN');
+    assert.equal(envOf('policy').POLICY_OPA_PATH, OPA_PATH);
+    assert.equal(envOf('policy').POLICY_GALLEY_ADDRESS, `galley:${SERVICE_PORTS.galley[1]}`);
+    assert.equal(envOf('pilot').PILOT_GALLEY_ADDRESS, `galley:${SERVICE_PORTS.galley[1]}`);
+  });
+
+  await t.test("the sidecar's environment: its own settings only, Pilot and Citadel by name, no admin token", () => {
+    const env = envOf(PROXY);
+    for (const variable of Object.keys(env)) {
+      if (!BOWLINE_PREFIXES.some((prefix) => variable.startsWith(prefix))) continue;
+      const own =
+        PROXY_SETTINGS.has(variable) || (variable.endsWith('_FILE') && PROXY_SETTINGS.has(variable.slice(0, -5)));
+      assert.ok(own, `proxy: ${variable} is not a proxy setting`);
+    }
+    assert.equal(env.BOWLINE_ADMIN_TOKEN, undefined, 'proxy: the mesh admin token stays with the control plane');
+    assert.equal(env.PROXY_PILOT_ADDRESS, `pilot:${SERVICE_PORTS.pilot[1]}`);
+    assert.equal(env.PROXY_CITADEL_ADDRESS, `citadel:${SERVICE_PORTS.citadel[1]}`);
+    assert.ok(env.PROXY_CA_ROOTS_FILE, 'proxy: PROXY_CA_ROOTS_FILE is required');
+    assert.ok(
+      (env.BOWLINE_JOIN_TOKEN_FILE ?? '') !== '' || (env.BOWLINE_JOIN_TOKEN ?? '') !== '',
+      'proxy: BOWLINE_JOIN_TOKEN or BOWLINE_JOIN_TOKEN_FILE is required',
+    );
+    assert.ok(env.PROXY_ADMIN_TOKEN === undefined || env.PROXY_ADMIN_TOKEN.length >= 32, 'proxy: PROXY_ADMIN_TOKEN');
+    // The mesh service it registers is forwarded to the demo app's port, at the demo's host name.
+    assert.equal(env.PROXY_APP_HOST, DEMO);
+    const appPort = envOf(DEMO).DEMO_APP_PORT;
+    assert.match(env.PROXY_SERVICE_PORTS ?? '', new RegExp(`^\\d+:${appPort}$`), 'proxy: PROXY_SERVICE_PORTS');
+  });
+
+  await t.test('proxy-init writes the join token and trust bundle where the sidecar reads them (one volume)', () => {
+    const init = commandOf(service(PROXY_INIT).command, PROXY_INIT);
+    const option = (flag: string) => init[init.indexOf(flag) + 1];
+    const env = envOf(PROXY);
+    const files = [
+      ['--token-out', env.BOWLINE_JOIN_TOKEN_FILE],
+      ['--bundle-out', env.PROXY_CA_ROOTS_FILE],
+    ] as const;
+    for (const [flag, read] of files) {
+      assert.ok(init.includes(flag), `proxy-init: ${flag} is missing`);
+      assert.equal(option(flag), read, `proxy-init ${flag} should be the file the sidecar reads`);
+    }
+    assert.equal(option('--citadel-url'), `http://citadel:${SERVICE_PORTS.citadel[0]}`, 'proxy-init: --citadel-url');
+    const writer = volumeMounts(service(PROXY_INIT).volumes, PROXY_INIT);
+    const reader = volumeMounts(service(PROXY).volumes, PROXY);
+    for (const [, path] of files) {
+      const dir = posix.dirname(path!);
+      const written = writer.find((m) => m.target === dir);
+      const read = reader.find((m) => m.target === dir);
+      assert.ok(written && read, `both proxy-init and proxy should mount a volume at ${dir}`);
+      assert.equal(written.source, read.source, `proxy-init and proxy should share the volume at ${dir}`);
+      assert.equal(written.readOnly, false, `proxy-init must be able to write ${dir}`);
+      assert.ok(asRecord(config.volumes, 'volumes')[read.source] !== undefined, `volume ${read.source} is declared`);
+    }
   });
 
   await t.test('the policy service is built from the policy target, the others from runtime', () => {
-    for (const name of [MIGRATE, ...BOWLINE_SERVICES]) {
-      const build = asRecord(asRecord(services[name], name).build, `${name}.build`);
+    for (const name of BUILT_SERVICES) {
+      const build = asRecord(service(name).build, `${name}.build`);
       assert.equal(build.target, name === 'policy' ? 'policy' : 'runtime', `${name}: build.target`);
     }
   });
@@ -181,6 +278,12 @@ test('Dockerfile: the shipped stages do not run as root and carry what the servi
     assert.ok(stage, `docker-compose.yml builds target "${target}", which the Dockerfile does not define`);
     shipped.add(stage);
   }
+  const copiesOf = (stage: Stage) =>
+    lineage(stages, stage)
+      .flatMap((s) => s.instructions)
+      .filter((i) => i.keyword === 'COPY' || i.keyword === 'ADD')
+      .map((i) => i.args)
+      .join('\n');
 
   await t.test('every final stage runs as a non-root user', () => {
     for (const stage of shipped) {
@@ -197,13 +300,21 @@ test('Dockerfile: the shipped stages do not run as root and carry what the servi
 
   await t.test('every final stage ships package.json, node_modules and dist', () => {
     for (const stage of shipped) {
-      const copies = lineage(stages, stage)
-        .flatMap((s) => s.instructions)
-        .filter((i) => i.keyword === 'COPY' || i.keyword === 'ADD')
-        .map((i) => i.args)
-        .join('\n');
+      const copies = copiesOf(stage);
       for (const needed of ['package.json', 'node_modules', 'dist']) {
         assert.ok(copies.includes(needed), `stage ${stage.label} does not copy ${needed}`);
+      }
+    }
+  });
+
+  await t.test('the runtime stage ships the scripts compose runs and the modules they import', () => {
+    const runtime = stageNamed(stages, 'runtime');
+    assert.ok(runtime, 'the Dockerfile has no runtime stage');
+    const copies = copiesOf(runtime);
+    for (const script of ['scripts/mint-join-token.mjs', 'scripts/demo-app.mjs']) {
+      const needed = [script, ...localImports(script)];
+      for (const file of needed) {
+        assert.ok(new RegExp(`(^|\\s)${escapeRegExp(file)}(\\s|$)`, 'm').test(copies), `runtime does not copy ${file}`);
       }
     }
   });
@@ -396,6 +507,26 @@ function publishedPorts(ports: unknown, service: string): PublishedPort[] {
   return result;
 }
 
+interface VolumeMount {
+  source: string;
+  target: string;
+  readOnly: boolean;
+}
+
+/** v2 prints `{type, source, target, read_only}`; v1 prints `"source:target:rw"`. */
+function volumeMounts(volumes: unknown, service: string): VolumeMount[] {
+  if (volumes === undefined || volumes === null) return [];
+  assert.ok(Array.isArray(volumes), `${service}: volumes is not a list`);
+  return volumes.map((volume) => {
+    if (isRecord(volume)) {
+      return { source: String(volume.source), target: String(volume.target), readOnly: volume.read_only === true };
+    }
+    const [source, target, mode] = String(volume).split(':');
+    assert.ok(source && target, `${service}: cannot read volume "${String(volume)}"`);
+    return { source, target, readOnly: (mode ?? '').split(',').includes('ro') };
+  });
+}
+
 function toPort(value: unknown, service: string): number {
   const port = Number(value);
   assert.ok(Number.isInteger(port) && port > 0 && port < 65536, `${service}: "${String(value)}" is not a port`);
@@ -484,6 +615,18 @@ function parseDockerfile(text: string): Stage[] {
     stages[stages.length - 1].instructions.push({ keyword, args });
   }
   return stages;
+}
+
+/** The repository files `script` imports with relative specifiers, transitively (paths from the root). */
+function localImports(script: string, seen = new Set<string>()): string[] {
+  const text = readFileSync(join(ROOT, script), 'utf8');
+  for (const match of text.matchAll(/(?:from|import)\s*\(?\s*['"](\.{1,2}\/[^'"]+)['"]/g)) {
+    const file = posix.normalize(posix.join(posix.dirname(script), match[1]));
+    if (seen.has(file)) continue;
+    seen.add(file);
+    localImports(file, seen);
+  }
+  return [...seen];
 }
 
 function stageNamed(stages: Stage[], name: string): Stage | undefined {

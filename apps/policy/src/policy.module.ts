@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { AuthorizationModule } from './authorization/authorization.module';
+import { BundlesModule } from './bundles/bundles.module';
 import { OpaCliCompiler } from './compiler/opa-cli.compiler';
 import { POLICY_COMPILER } from './compiler/policy-compiler';
 import { DecisionLogsModule } from './decision-logs/decision-logs.module';
@@ -12,7 +13,7 @@ import { ACTIVATION_LISTENER, PoliciesService } from './policies/policies.servic
 
 /** Rego policies compiled to WebAssembly, the what-if API and ext_authz Check. */
 @Module({
-  imports: [AuthorizationModule, DecisionLogsModule],
+  imports: [AuthorizationModule, DecisionLogsModule, BundlesModule],
   // ReplayController first: PoliciesController's `{n}:{action}` route would otherwise take `{n}:replay`.
   controllers: [ReplayController, PoliciesController, AuthzCheckController, ExtAuthzGrpc],
   providers: [

@@ -4,7 +4,7 @@ import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { ConfigError, configFromEnv, schemas } from '#libs/config';
-import { EXIT_CONFIG, stopOnSignals } from '#libs/host';
+import { EXIT_CONFIG, stopOnSignals } from '#libs/lifecycle';
 import { createLogger, type Logger, PinoNestLogger } from '#libs/logging';
 import { ProxyAdminModule } from './admin';
 import { parseLabels, proxyAdminToken, type ProxyConfig, Sidecar } from './sidecar';
@@ -83,6 +83,7 @@ async function run(config: ProxyConfig, logger: Logger): Promise<void> {
         adminToken,
         rotate: () => sidecar.identity.rotateNow('requested through the proxy admin API'),
         extra: () => sidecar.describe(),
+        pending: () => sidecar.pending(),
       }),
     ],
   })

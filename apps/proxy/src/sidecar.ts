@@ -124,6 +124,11 @@ export class Sidecar {
     });
   }
 
+  /** What /ready still waits for beyond a certificate and a config: the first policy bundle. */
+  pending(): string[] {
+    return this.policy && !this.policy.ready ? ['no authorization bundle from the policy service yet'] : [];
+  }
+
   /** Listener ports and pool state for /config_dump. */
   describe(): Record<string, unknown> {
     return {

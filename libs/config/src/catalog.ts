@@ -319,6 +319,24 @@ export const proxy = {
     description: 'JSON access log line per request (Envoy-like fields) on stdout, or none.',
     default: 'stdout',
   }),
+  policyUrl: text('PROXY_POLICY_URL', {
+    description:
+      "The policy service's admin base URL (e.g. http://policy:8084) the proxy takes its authorization bundle from (GET /v1/bundles/authz) and sends decision logs to. Unset: no in-proxy authorization, every request passes.",
+  }),
+  policyToken: text('PROXY_POLICY_TOKEN', {
+    description:
+      'Bearer API token for the policy service (POST /v1/tokens): role viewer to read bundles, operator if PROXY_DECISION_LOGS is on.',
+    secret: true,
+  }),
+  policyName: text('PROXY_POLICY_NAME', {
+    description:
+      "A Rego policy whose active revision is evaluated after the workload's AuthorizationPolicies (opa-envoy-plugin decision). Unset: AuthorizationPolicies only.",
+  }),
+  decisionLogs: oneOf('PROXY_DECISION_LOGS', ['on', 'off'] as const, {
+    description:
+      'Send every in-proxy authorization decision (input masked) to the policy service, batched, when PROXY_POLICY_URL is set.',
+    default: 'on',
+  }),
 } satisfies Schema;
 
 /** The local runner (`npm start`); the services do not read these. */

@@ -1,3 +1,4 @@
-export { EXIT_CONFIG, runService, stopOnSignals, type ServiceSpec } from './run-service';
+export { runService, type ServiceSpec } from './run-service';
+export { EXIT_CONFIG, stopOnSignals } from '#libs/lifecycle';
 export type { ServiceConfig, ServiceDefinition } from './service-definition';
 export { CLOCK, SERVICE_CONFIG, SYSTEM_CLOCK, type Clock } from './tokens';

@@ -4,6 +4,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { ConfigError } from '#libs/config';
 import { grpcServerOptions, serviceNames } from '#libs/grpc';
+import { EXIT_CONFIG, stopOnSignals } from '#libs/lifecycle';
 import { createLogger, type Logger, PinoNestLogger } from '#libs/logging';
 import { ErrorMappingFilter } from './error-mapping.filter';
 import { OpenApiDocument } from './openapi.controller';
@@ -12,9 +13,6 @@ import { ServiceModule } from './service.module';
 
 /** Largest JSON request body the admin APIs accept. */
 const JSON_BODY_LIMIT = '5mb';
-
-/** Exit status for a configuration error (sysexits EX_CONFIG). */
-export const EXIT_CONFIG = 78;
 
 export type ServiceSpec<C extends ServiceConfig> = Omit<ServiceDefinition, 'config' | 'grpcServices'> & {
   /** Loads and validates the app's configuration; throws ConfigError. */
@@ -99,34 +97,4 @@ async function start(definition: ServiceDefinition, logger: Logger): Promise<INe
 
 function handleShutdown(app: INestApplication, logger: Logger, graceMs: number): void {
   stopOnSignals(logger, graceMs, 'no new connections, draining in-flight work', () => app.close());
-}
-
-/**
- * On SIGTERM or SIGINT: logs `what`, runs `stop` and exits 0 when it settles (1 on an error),
- * or exits 1 when the grace period runs out first.
- */
-export function stopOnSignals(logger: Logger, graceMs: number, what: string, stop: () => Promise<unknown>): void {
-  let stopping = false;
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal, graceMs }, `shutting down: ${what}`);
-    setTimeout(() => {
-      logger.warn('grace period over; exiting with work still in flight');
-      process.exit(1);
-    }, graceMs).unref();
-    stop().then(
-      () => {
-        logger.info('stopped cleanly');
-        logger.flush();
-        process.exit(0);
-      },
-      (error: unknown) => {
-        logger.error({ err: error }, 'error while shutting down');
-        process.exit(1);
-      },
-    );
-  };
-  process.once('SIGTERM', onSignal);
-  process.once('SIGINT', onSignal);
 }

@@ -19,12 +19,13 @@ export class ProxyReadyController {
   constructor(
     @Inject(PROXY_IDENTITY) private readonly identity: IdentitySource,
     @Inject(PROXY_MESH) private readonly mesh: MeshConfigSource,
+    @Inject(PROXY_ADMIN_HOOKS) private readonly hooks: ProxyAdminHooks,
   ) {}
 
   @Get('ready')
   @ApiOperation({ summary: 'Readiness: 200 once the proxy has a workload certificate and a mesh config, else 503' })
   ready(@Res() response: Response): void {
-    const report = readiness(this.identity, this.mesh);
+    const report = readiness(this.identity, this.mesh, this.hooks.pending?.() ?? []);
     response
       .status(report.ready ? 200 : 503)
       .setHeader('cache-control', 'no-store')

@@ -33,7 +33,7 @@ export class ProxyAdminModule {
   /** @throws Error when `adminToken` is empty. */
   static forRoot(options: ProxyAdminOptions): DynamicModule {
     const token = adminTokenDigest(options.adminToken);
-    const hooks: ProxyAdminHooks = { extra: options.extra, rotate: options.rotate };
+    const hooks: ProxyAdminHooks = { extra: options.extra, rotate: options.rotate, pending: options.pending };
     return {
       module: ProxyAdminModule,
       controllers: [ProxyReadyController, ProxyAdminController],

@@ -21,13 +21,18 @@ export interface NotReady {
 /**
  * Ready once the proxy has a workload certificate (it can do mTLS) and a mesh configuration
  * (it can route): from Pilot, or from the bootstrap file. A later Pilot disconnection keeps
- * the last config and so does not make the proxy unready.
+ * the last config and so does not make the proxy unready. `pending` names what else the app
+ * still waits for (e.g. the first authorization bundle).
  */
-export function readiness(identity: IdentitySource, mesh: MeshConfigSource): Ready | NotReady {
+export function readiness(
+  identity: IdentitySource,
+  mesh: MeshConfigSource,
+  pending: readonly string[] = [],
+): Ready | NotReady {
   const snapshot = identity.current();
   const config = mesh.current();
   const status = mesh.status();
-  if (snapshot && config) {
+  if (snapshot && config && pending.length === 0) {
     return {
       ready: true,
       identity: {
@@ -40,6 +45,7 @@ export function readiness(identity: IdentitySource, mesh: MeshConfigSource): Rea
   const reasons: string[] = [];
   if (!snapshot) reasons.push('no workload certificate yet');
   if (!config) reasons.push(missingConfigReason(status));
+  reasons.push(...pending);
   return { ready: false, reasons };
 }
 

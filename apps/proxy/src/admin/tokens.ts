@@ -23,4 +23,6 @@ export interface ProxyAdminHooks {
   readonly extra?: () => Record<string, unknown>;
   /** Rotates the workload certificate now (`POST /rotate`); absent: the route answers 404. */
   readonly rotate?: () => Promise<void>;
+  /** What else must be in place before /ready says 200 (reasons; empty when nothing is missing). */
+  readonly pending?: () => readonly string[];
 }

@@ -1,0 +1,48 @@
+/**
+ * The authorization bundle a proxy enforces, as `GET /v1/bundles/authz` serves it (JSON,
+ * `format: "bowline.authz-bundle/v1"`). One bundle holds up to two compiled policies, each the
+ * `policy.wasm` OPA's `opa build -t wasm` produced plus its base data document:
+ *
+ * - `istio`: the Istio AuthorizationPolicy module (ISTIO_AUTHZ_REGO, entrypoint
+ *   `bowline/istio/authz/decision`) with, as data, the normalised policies that can apply to
+ *   the proxy's namespace (its own namespace's and the root namespace's). Workload selectors
+ *   are matched by the module against `input.bowline.destination.labels` at request time.
+ * - `policy`: the active revision of the Rego policy the proxy named (`?policy=`), or null.
+ *
+ * `revision` is the bundle's ETag (a SHA-256 of what the proxy would load): the same revision
+ * means the same decisions, so a proxy polls with `If-None-Match` and gets 304 while nothing
+ * changed. Wasm is base64 (standard alphabet).
+ */
+export const BUNDLE_FORMAT = 'bowline.authz-bundle/v1';
+
+/** One compiled module and its data. */
+export interface BundleModule {
+  entrypoint: string;
+  /** `policy.wasm`, base64. */
+  wasm: string;
+  wasmSha256: string;
+  data: unknown;
+}
+
+/** The Istio AuthorizationPolicy part. */
+export interface IstioBundlePart extends BundleModule {
+  /** Galley's resource version the policies reflect. */
+  version: number;
+  /** `<namespace>/<name>` of every policy in `data.istio.policies`. */
+  policies: string[];
+}
+
+/** The Rego policy part: the active revision of one policy. */
+export interface RegoBundlePart extends BundleModule {
+  name: string;
+  revision: number;
+}
+
+export interface AuthzBundle {
+  format: typeof BUNDLE_FORMAT;
+  revision: string;
+  namespace: string;
+  generatedAt: string;
+  istio: IstioBundlePart;
+  policy: RegoBundlePart | null;
+}

@@ -1,0 +1,245 @@
+import { createHash } from 'node:crypto';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnModuleDestroy,
+  type OnModuleInit,
+} from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
+import { DataSource } from 'typeorm';
+import { SERVICE_CONFIG } from '#libs/host';
+import { ISTIO_AUTHZ_ENTRYPOINT, ISTIO_AUTHZ_REGO } from '../authorization/istio-authz.rego';
+import { type NormalPolicy, normalisePolicy } from '../authorization/normalise';
+import { AuthorizationPolicySet } from '../authorization/policy-set';
+import { POLICY_COMPILER, type PolicyCompiler } from '../compiler/policy-compiler';
+import type { PolicyConfig } from '../config';
+import { PolicyError } from '../errors';
+import { PolicyRevision } from '../policies/policy-revision.entity';
+import { type AuthzBundle, BUNDLE_FORMAT, type BundleModule, type RegoBundlePart } from './bundle-format';
+import { BundleNotReady } from './errors';
+
+const COMPILE_RETRY_MIN_MS = 1_000;
+const COMPILE_RETRY_MAX_MS = 30_000;
+/** How often a long poll re-checks what the AuthorizationPolicy set cannot signal (policy activations). */
+const RECHECK_MS = 1_000;
+const MAX_CACHED_REVISIONS = 32;
+
+/** What a proxy asks for: its namespace, and optionally a Rego policy. */
+export interface BundleRequest {
+  namespace: string;
+  policy?: string;
+}
+
+interface IstioModule {
+  wasm: string;
+  wasmSha256: string;
+}
+
+interface NormalisedSet {
+  version: number;
+  policies: NormalPolicy[];
+}
+
+/**
+ * Builds the bundles proxies enforce (see bundle-format.ts): the Istio AuthorizationPolicy
+ * module, compiled once here with the service's compiler (same capabilities as user policies),
+ * the set as Galley last reported it (shared with AuthorizationEngine), and active Rego revisions.
+ */
+@Injectable()
+export class BundlesService implements OnModuleInit, OnApplicationBootstrap, OnModuleDestroy {
+  private readonly logger = new Logger('Bundles');
+  private set!: AuthorizationPolicySet;
+  private istio?: IstioModule;
+  private compileError: string | null = null;
+  private normalised?: NormalisedSet;
+  private readonly revisions = new Map<string, Promise<BundleModule>>();
+  private readonly waiters = new Set<() => void>();
+  private retry?: NodeJS.Timeout;
+  private retryMs = COMPILE_RETRY_MIN_MS;
+  private stopped = false;
+
+  constructor(
+    @Inject(ModuleRef) private readonly moduleRef: ModuleRef,
+    @Inject(DataSource) private readonly dataSource: DataSource,
+    @Inject(POLICY_COMPILER) private readonly compiler: PolicyCompiler,
+    @Inject(SERVICE_CONFIG) private readonly config: PolicyConfig,
+  ) {}
+
+  /** The AuthorizationPolicy set is AuthorizationModule's (one Galley watch per process). */
+  onModuleInit(): void {
+    this.set = this.moduleRef.get(AuthorizationPolicySet, { strict: false });
+    this.set.onChange(() => {
+      this.normalised = undefined;
+      this.wake();
+    });
+  }
+
+  onApplicationBootstrap(): void {
+    void this.compile();
+  }
+
+  onModuleDestroy(): void {
+    this.stopped = true;
+    clearTimeout(this.retry);
+    this.wake();
+  }
+
+  /** The bundle for `request`. Throws BundleNotReady, POLICY_NOT_FOUND or POLICY_NOT_ACTIVE. */
+  async bundle(request: BundleRequest): Promise<AuthzBundle> {
+    const istio = this.istioModule();
+    const set = this.normalisedSet();
+    const policies = set.policies.filter((p) => p.mesh || p.namespace === request.namespace);
+    const data = { istio: { policies } };
+    const policy = request.policy === undefined ? null : await this.activeRevision(request.policy);
+    const revision = bundleRevision(request.namespace, istio.wasmSha256, data, policy);
+    return {
+      format: BUNDLE_FORMAT,
+      revision,
+      namespace: request.namespace,
+      generatedAt: new Date().toISOString(),
+      istio: {
+        entrypoint: ISTIO_AUTHZ_ENTRYPOINT,
+        ...istio,
+        data,
+        version: set.version,
+        policies: policies.map((p) => p.id),
+      },
+      policy,
+    };
+  }
+
+  /**
+   * The bundle once its revision differs from `knownRevision`, or null when `waitMs` passed
+   * without a change (a long poll). Errors are thrown at once, as `bundle` throws them.
+   */
+  async bundleWhenChanged(request: BundleRequest, knownRevision: string, waitMs: number): Promise<AuthzBundle | null> {
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      const current = await this.bundle(request);
+      if (current.revision !== knownRevision) return current;
+      const left = deadline - Date.now();
+      if (left <= 0 || this.stopped) return null;
+      await this.changeOrTimeout(Math.min(left, RECHECK_MS));
+    }
+  }
+
+  /** What /v1/bundles/status reports. */
+  get status() {
+    return {
+      compiled: this.istio !== undefined,
+      wasmSha256: this.istio?.wasmSha256 ?? null,
+      compileError: this.compileError,
+      galleySynced: this.set?.state.synced ?? false,
+      galleyVersion: this.set?.state.version ?? null,
+      waiting: this.waiters.size,
+    };
+  }
+
+  private istioModule(): IstioModule {
+    if (this.istio) return this.istio;
+    const why = this.compileError ? `: ${this.compileError}` : '';
+    throw new BundleNotReady(`the Istio authorization module has not compiled yet${why}`);
+  }
+
+  /** The set normalised (as AuthorizationEngine does), cached until it changes. */
+  private normalisedSet(): NormalisedSet {
+    const state = this.set.state;
+    if (!state.synced || state.version === null) {
+      throw new BundleNotReady('no AuthorizationPolicy set has been received from Galley yet');
+    }
+    if (this.normalised?.version === state.version) return this.normalised;
+    const policies: NormalPolicy[] = [];
+    for (const resource of state.policies) {
+      const normal = normalisePolicy(resource, this.config.rootNamespace);
+      if (normal.policy) policies.push(normal.policy);
+    }
+    this.normalised = { version: state.version, policies };
+    return this.normalised;
+  }
+
+  private async activeRevision(name: string): Promise<RegoBundlePart> {
+    const rows = (await this.dataSource.query(
+      `SELECT p.active_revision, r.id FROM policy_policies p
+         LEFT JOIN policy_revisions r ON r.policy_id = p.id AND r.revision = p.active_revision
+        WHERE p.name = $1`,
+      [name],
+    )) as { active_revision: number | null; id: string | null }[];
+    const row = rows[0];
+    if (!row) throw new PolicyError('POLICY_NOT_FOUND', `no policy named ${name}`);
+    if (row.active_revision === null || row.id === null) {
+      throw new PolicyError('POLICY_NOT_ACTIVE', `policy ${name} has no active revision`);
+    }
+    return { name, revision: row.active_revision, ...(await this.revisionModule(row.id)) };
+  }
+
+  /** A revision's wasm (base64), data and decision entrypoint; revisions are immutable, so cached. */
+  private revisionModule(id: string): Promise<BundleModule> {
+    let loading = this.revisions.get(id);
+    if (!loading) {
+      loading = this.dataSource
+        .getRepository(PolicyRevision)
+        .findOneOrFail({ where: { id } })
+        .then((r) => ({
+          entrypoint: r.entrypoints[0],
+          wasm: r.wasm.toString('base64'),
+          wasmSha256: r.wasmSha256,
+          data: r.data,
+        }));
+      loading.catch(() => this.revisions.delete(id));
+      this.revisions.set(id, loading);
+      if (this.revisions.size > MAX_CACHED_REVISIONS) this.revisions.delete(this.revisions.keys().next().value!);
+    }
+    return loading;
+  }
+
+  private async compile(): Promise<void> {
+    try {
+      const compiled = await this.compiler.compile({
+        modules: { 'istio_authz.rego': ISTIO_AUTHZ_REGO },
+        entrypoints: [ISTIO_AUTHZ_ENTRYPOINT],
+      });
+      this.istio = {
+        wasm: compiled.wasm.toString('base64'),
+        wasmSha256: createHash('sha256').update(compiled.wasm).digest('hex'),
+      };
+      this.compileError = null;
+      this.logger.log({
+        msg: 'Istio authorization module compiled for proxy bundles',
+        opaVersion: compiled.opaVersion,
+      });
+      this.wake();
+    } catch (error) {
+      this.compileError = error instanceof Error ? error.message : String(error);
+      this.logger.error({ msg: 'cannot compile the Istio authorization module; retrying', reason: this.compileError });
+      if (this.stopped) return;
+      this.retry = setTimeout(() => void this.compile(), this.retryMs);
+      this.retryMs = Math.min(COMPILE_RETRY_MAX_MS, this.retryMs * 2);
+    }
+  }
+
+  private changeOrTimeout(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.waiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.waiters.add(done);
+    });
+  }
+
+  private wake(): void {
+    for (const waiter of [...this.waiters]) waiter();
+  }
+}
+
+/** The bundle's ETag: what the proxy would load, hashed (never the generation time). */
+function bundleRevision(namespace: string, istioSha: string, data: unknown, policy: RegoBundlePart | null): string {
+  const hash = createHash('sha256');
+  hash.update(`${BUNDLE_FORMAT}\n${namespace}\n${istioSha}\n${JSON.stringify(data)}\n`);
+  if (policy) hash.update(`${policy.name}\n${policy.revision}\n${policy.wasmSha256}\n${JSON.stringify(policy.data)}`);
+  return hash.digest('hex').slice(0, 32);
+}

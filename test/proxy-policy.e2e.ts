@@ -1,0 +1,319 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import {
+  adminCall,
+  createTestDatabase,
+  fetchTrustBundle,
+  freePort,
+  newKek,
+  ServiceProcess,
+  type TestDatabase,
+  until,
+  useCitadelTls,
+} from '#libs/testing';
+import { galleyClient } from './galley-fixtures';
+
+const run = promisify(execFile);
+const ADMIN = 'proxy-policy-e2e-admin-token-0123456789ab';
+const PROXY_ADMIN = 'proxy-policy-e2e-sidecar-admin-token-01234';
+const SPIFFE = (sa: string) => `spiffe://cluster.local/ns/default/sa/${sa}`;
+const proxyAuth = { authorization: `Bearer ${PROXY_ADMIN}` };
+
+/** Istio's pattern: only the client service account, only GET, on the server workload. */
+const SERVER_GET_FROM_CLIENT = `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: server-get, namespace: default}
+spec:
+  selector:
+    matchLabels: {app: server}
+  action: ALLOW
+  rules:
+  - from:
+    - source:
+        principals: ["cluster.local/ns/default/sa/client"]
+    to:
+    - operation:
+        methods: ["GET"]
+`;
+
+function eventually(probe: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000): Promise<true> {
+  return until(what, async () => ((await probe()) ? true : undefined), timeoutMs);
+}
+
+interface Sidecar {
+  readonly process: ServiceProcess;
+  readonly outbound: number;
+  readonly admin: string;
+}
+
+/** An app answering 200 with the path and headers it received. */
+function echoApp(): Promise<{ server: Server; port: number }> {
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ path: req.url, method: req.method }));
+    });
+  });
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as { port: number }).port })),
+  );
+}
+
+/** `curl` through a sidecar's outbound port; status 0 when the connection failed. */
+async function curl(outbound: number, host: string, path: string, method = 'GET') {
+  const { stdout } = await run('curl', [
+    '-sS',
+    '--max-time',
+    '20',
+    '-X',
+    method,
+    '-o',
+    '-',
+    '-w',
+    '\n%{http_code}',
+    '-H',
+    `Host: ${host}`,
+    `http://127.0.0.1:${outbound}${path}`,
+  ]).catch((error: { stdout?: string }) => ({ stdout: `${error.stdout ?? ''}\n000` }));
+  const at = stdout.lastIndexOf('\n');
+  return { status: Number(stdout.slice(at + 1)), body: stdout.slice(0, at) };
+}
+
+/**
+ * In-proxy authorization end to end: an AuthorizationPolicy applied through Galley reaches the
+ * policy service, which serves it compiled (wasm) to the server's sidecar; the sidecar enforces
+ * it in process, logs decisions back, and keeps enforcing with the last good bundle once the
+ * policy service is gone. A sidecar that never got a bundle fails closed.
+ */
+describe('AuthorizationPolicy enforced in the proxy, from a policy-service bundle', () => {
+  let db: TestDatabase;
+  let citadel: ServiceProcess;
+  let galley: ServiceProcess;
+  let pilot: ServiceProcess;
+  let policy: ServiceProcess;
+  let rootsFile: string;
+  let proxyToken: string;
+  const apps: Server[] = [];
+  const sidecars: Sidecar[] = [];
+  let client: Sidecar;
+  let other: Sidecar;
+  let server: Sidecar;
+
+  async function joinToken(serviceAccount: string): Promise<string> {
+    const minted = await adminCall(citadel.adminUrl, ADMIN, 'POST', '/v1/join-tokens', {
+      namespace: 'default',
+      serviceAccount,
+      maxUses: 5,
+    });
+    assert.equal(minted.status, 201, JSON.stringify(minted.body));
+    return minted.body.token as string;
+  }
+
+  async function startSidecar(params: {
+    serviceAccount: string;
+    service?: string;
+    appPort?: number;
+    policyUrl?: string;
+    /** The /ready answer to wait for: 200, or 503 for a sidecar that must stay unready (no bundle). */
+    ready?: 200 | 503;
+  }): Promise<Sidecar> {
+    const proxy = await ServiceProcess.spawn('proxy', {
+      PROXY_INBOUND_PORT: String(await freePort()),
+      PROXY_ADMIN_TOKEN: PROXY_ADMIN,
+      BOWLINE_LOG_LEVEL: process.env.PROXY_E2E_LOGS ? 'debug' : 'info',
+      PROXY_CA_ROOTS_FILE: rootsFile,
+      PROXY_CITADEL_ADDRESS: citadel.grpcAddress,
+      PROXY_PILOT_ADDRESS: pilot.grpcAddress,
+      PROXY_SERVICE_ACCOUNT: params.serviceAccount,
+      BOWLINE_JOIN_TOKEN: await joinToken(params.serviceAccount),
+      PROXY_CERT_TTL: '1h',
+      PROXY_LABELS: `app=${params.service ?? params.serviceAccount}`,
+      ...(params.service ? { PROXY_SERVICE: params.service, PROXY_SERVICE_PORTS: `8080:${params.appPort}` } : {}),
+      ...(params.policyUrl ? { PROXY_POLICY_URL: params.policyUrl, PROXY_POLICY_TOKEN: proxyToken } : {}),
+    });
+    const sidecar = { process: proxy, outbound: Number(proxy.grpcAddress.split(':').pop()), admin: proxy.adminUrl };
+    sidecars.push(sidecar);
+    const expected = params.ready ?? 200;
+    await eventually(
+      async () => {
+        const response = await fetch(`${proxy.adminUrl}/ready`).catch(() => undefined);
+        if (expected === 200) return response?.status === 200;
+        // Unready for the bundle only: it has its certificate and config.
+        const body = response ? ((await response.json()) as { reasons?: string[] }) : undefined;
+        return JSON.stringify(body?.reasons) === '["no authorization bundle from the policy service yet"]';
+      },
+      `${params.serviceAccount} sidecar ${expected === 200 ? 'ready' : 'waiting only for its bundle'}`,
+      30_000,
+    );
+    return sidecar;
+  }
+
+  /** `bowline.extra.policy` of a sidecar's /config_dump. */
+  async function policyState(sidecar: Sidecar): Promise<{ ready: boolean; bundle: { revision: string | null } }> {
+    const dump = (await (await fetch(`${sidecar.admin}/config_dump`, { headers: proxyAuth })).json()) as {
+      bowline: { extra: { policy: { ready: boolean; bundle: { revision: string | null } } } };
+    };
+    return dump.bowline.extra.policy;
+  }
+
+  before(async () => {
+    db = await createTestDatabase();
+    await db.migrate();
+    const base = { DATABASE_URL: db.url, BOWLINE_ADMIN_TOKEN: ADMIN, BOWLINE_SHUTDOWN_GRACE: '2s' };
+    citadel = await ServiceProcess.spawn('citadel', { ...base, BOWLINE_CA_KEK: newKek() });
+    galley = await ServiceProcess.spawn('galley', base);
+    await Promise.all([citadel.waitFor('/readyz'), galley.waitFor('/readyz')]);
+    pilot = await ServiceProcess.spawn('pilot', {
+      ...base,
+      PILOT_GALLEY_ADDRESS: galley.grpcAddress,
+      PILOT_DEBOUNCE: '20ms',
+    });
+    policy = await ServiceProcess.spawn('policy', {
+      ...base,
+      POLICY_GALLEY_ADDRESS: galley.grpcAddress,
+      POLICY_AUTHZ_DEBOUNCE: '20ms',
+      POLICY_DECISION_LOG_FLUSH: '200ms',
+    });
+    await Promise.all([pilot.waitFor('/readyz'), policy.waitFor('/readyz')]);
+    rootsFile = await fetchTrustBundle(citadel, ADMIN);
+    await useCitadelTls(citadel, ADMIN);
+
+    // An operator mints the proxies' token on the policy service (operator: bundles and decision logs).
+    const minted = await adminCall(policy.adminUrl, ADMIN, 'POST', '/v1/tokens', { name: 'proxies', role: 'operator' });
+    assert.equal(minted.status, 201, JSON.stringify(minted.body));
+    proxyToken = minted.body.token as string;
+
+    const applied = await galleyClient(() => galley, ADMIN).apply(SERVER_GET_FROM_CLIENT);
+    assert.equal(applied.status, 200, await applied.clone().text());
+    await eventually(
+      async () => {
+        const status = await adminCall(policy.adminUrl, ADMIN, 'GET', '/v1/bundles/status');
+        return status.body.compiled === true && status.body.galleySynced === true;
+      },
+      'the policy service can serve bundles',
+      60_000,
+    );
+
+    const app = await echoApp();
+    const locked = await echoApp();
+    apps.push(app.server, locked.server);
+    [server, client, other] = await Promise.all([
+      startSidecar({ serviceAccount: 'server', service: 'server', appPort: app.port, policyUrl: policy.adminUrl }),
+      startSidecar({ serviceAccount: 'client' }),
+      startSidecar({ serviceAccount: 'other' }),
+      // Its policy service never answers: it must fail closed.
+      startSidecar({
+        serviceAccount: 'locked',
+        service: 'locked',
+        appPort: locked.port,
+        policyUrl: `http://127.0.0.1:${await freePort()}`,
+        ready: 503,
+      }),
+    ]);
+    await eventually(async () => (await policyState(server)).ready, 'the server sidecar loads a first bundle', 30_000);
+    await eventually(
+      async () => (await curl(client.outbound, 'server:8080', '/')).status === 200,
+      'the client sidecar routes to the server',
+      20_000,
+    );
+  });
+
+  after(async () => {
+    if (process.env.PROXY_E2E_LOGS) {
+      for (const s of [...sidecars.map((c) => c.process), policy])
+        process.stderr.write(`\n===== ${s?.app}\n${s?.logs}`);
+    }
+    await Promise.all(sidecars.map((s) => s.process.stop()));
+    for (const app of apps) app.close();
+    await policy?.stop();
+    await pilot?.stop();
+    await galley?.stop();
+    await citadel?.stop();
+    await db?.drop();
+  });
+
+  it('serves the bundle with an ETag; If-None-Match answers 304', async () => {
+    const url = `${policy.adminUrl}/v1/bundles/authz?namespace=default`;
+    const auth = { authorization: `Bearer ${proxyToken}` };
+    const first = await fetch(url, { headers: auth });
+    assert.equal(first.status, 200);
+    const bundle = (await first.json()) as { revision: string; istio: { policies: string[] } };
+    assert.equal(first.headers.get('etag'), `"${bundle.revision}"`);
+    assert.deepEqual(bundle.istio.policies, ['default/server-get']);
+    const again = await fetch(`${url}&wait=100ms`, { headers: { ...auth, 'if-none-match': `"${bundle.revision}"` } });
+    assert.equal(again.status, 304);
+    assert.equal((await fetch(url)).status, 401, 'a token is required');
+  });
+
+  it('lets the client GET, denies its POST (403, UAEX) and any other identity', async () => {
+    assert.equal((await curl(client.outbound, 'server:8080', '/items')).status, 200);
+    const post = await curl(client.outbound, 'server:8080', '/items', 'POST');
+    assert.equal(post.status, 403);
+    assert.match(post.body, /RBAC: access denied/);
+    await eventually(
+      () => /"response_flags":"UAEX"/.test(server.process.logs),
+      'a UAEX access-log line on the server sidecar',
+    );
+    assert.equal((await curl(other.outbound, 'server:8080', '/items')).status, 403);
+  });
+
+  it('fails closed on a sidecar that never loaded a bundle', async () => {
+    const reply = await curl(client.outbound, 'locked:8080', '/');
+    assert.equal(reply.status, 403);
+    assert.match(reply.body, /no authorization bundle/);
+  });
+
+  it('sends the decisions to the policy service, where they can be queried', async () => {
+    await curl(client.outbound, 'server:8080', '/logged', 'POST');
+    const found = await until(
+      'the denied POST in the decision logs',
+      async () => {
+        const query = `/v1/decision-logs?principal=${encodeURIComponent(SPIFFE('client'))}&decision=deny`;
+        const page = await adminCall(policy.adminUrl, ADMIN, 'GET', query);
+        const items = page.body.items as { path: string; method: string; httpStatus: number; reporter: string }[];
+        return items.find((item) => item.path === '/logged');
+      },
+      15_000,
+    );
+    assert.equal(found.method, 'POST');
+    assert.equal(found.httpStatus, 403);
+    assert.equal(found.reporter, 'proxy:server.default');
+  });
+
+  it('picks up an AuthorizationPolicy change through the long poll', async () => {
+    const before = (await policyState(server)).bundle.revision;
+    const applied = await galleyClient(() => galley, ADMIN).apply(`apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-blocked, namespace: default}
+spec:
+  action: DENY
+  rules:
+  - to:
+    - operation:
+        paths: ["/blocked*"]
+`);
+    assert.equal(applied.status, 200, await applied.clone().text());
+    const started = Date.now();
+    await eventually(
+      async () => (await curl(client.outbound, 'server:8080', '/blocked')).status === 403,
+      'the DENY policy enforced by the server sidecar',
+    );
+    process.stdout.write(`# AuthorizationPolicy change enforced in the proxy after ${Date.now() - started} ms\n`);
+    assert.notEqual((await policyState(server)).bundle.revision, before);
+    assert.equal((await curl(client.outbound, 'server:8080', '/items')).status, 200);
+  });
+
+  it('keeps enforcing with the last good bundle when the policy service stops', async () => {
+    await policy.stop();
+    await new Promise((r) => setTimeout(r, 1_500));
+    assert.equal((await curl(client.outbound, 'server:8080', '/after')).status, 200);
+    assert.equal((await curl(client.outbound, 'server:8080', '/after', 'POST')).status, 403);
+    assert.equal((await curl(other.outbound, 'server:8080', '/after')).status, 403);
+    assert.equal((await curl(client.outbound, 'server:8080', '/blocked')).status, 403);
+    assert.equal((await policyState(server)).ready, true);
+  });
+});
