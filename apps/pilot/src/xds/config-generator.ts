@@ -38,6 +38,8 @@ type Encoded = Pick<GeneratedResource, 'resource' | 'digest'>;
 export class ConfigGenerator {
   private cachedFor?: RegistrySnapshot;
   private cache = new Map<string, Encoded | null>();
+  /** Whole answers per snapshot: proxies of one kind and namespace asking the same names share one. */
+  private lists = new Map<string, GeneratedResource[]>();
   private encodings = new Map<string, Encoded>();
   private previousEncodings = new Map<string, Encoded>();
 
@@ -59,9 +61,13 @@ export class ConfigGenerator {
     if (this.cachedFor !== snapshot) {
       this.cachedFor = snapshot;
       this.cache = new Map();
+      this.lists = new Map();
       this.previousEncodings = this.encodings;
       this.encodings = new Map();
     }
+    const listKey = `${cacheKey(type, node, VIRTUAL_INBOUND)}|${names ? names.join(',') : '*'}`;
+    const shared = this.lists.get(listKey);
+    if (shared) return shared;
     const wanted = names ?? wildcardNames(type, snapshot, node);
     const out: GeneratedResource[] = [];
     for (const name of [...new Set(wanted)].sort()) {
@@ -73,6 +79,7 @@ export class ConfigGenerator {
       }
       if (resource) out.push({ name, ...resource });
     }
+    this.lists.set(listKey, out);
     return out;
   }
 

@@ -86,8 +86,16 @@ export class XdsConnection {
   }
 }
 
+/** Digests of answers the generator shares between proxies, computed once per answer. */
+const digests = new WeakMap<readonly GeneratedResource[], string>();
+
 function digest(resources: readonly GeneratedResource[]): string {
-  const hash = createHash('sha256');
-  for (const { name, digest } of resources) hash.update(name).update('\0').update(digest).update('\0');
-  return hash.digest('hex');
+  let value = digests.get(resources);
+  if (value === undefined) {
+    const hash = createHash('sha256');
+    for (const { name, digest } of resources) hash.update(name).update('\0').update(digest).update('\0');
+    value = hash.digest('hex');
+    digests.set(resources, value);
+  }
+  return value;
 }
