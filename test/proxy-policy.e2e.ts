@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { promisify } from 'node:util';
 import {
   adminCall,
   createTestDatabase,
@@ -15,8 +13,8 @@ import {
   useCitadelTls,
 } from '#libs/testing';
 import { galleyClient } from './galley-fixtures';
+import { curl, echoApp, eventually, listen } from './proxy-fixtures';
 
-const run = promisify(execFile);
 const ADMIN = 'proxy-policy-e2e-admin-token-0123456789ab';
 const PROXY_ADMIN = 'proxy-policy-e2e-sidecar-admin-token-01234';
 const SPIFFE = (sa: string) => `spiffe://cluster.local/ns/default/sa/${sa}`;
@@ -39,48 +37,10 @@ spec:
         methods: ["GET"]
 `;
 
-function eventually(probe: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000): Promise<true> {
-  return until(what, async () => ((await probe()) ? true : undefined), timeoutMs);
-}
-
 interface Sidecar {
   readonly process: ServiceProcess;
   readonly outbound: number;
   readonly admin: string;
-}
-
-/** An app answering 200 with the path and headers it received. */
-function echoApp(): Promise<{ server: Server; port: number }> {
-  const server = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify({ path: req.url, method: req.method }));
-    });
-  });
-  return new Promise((resolve) =>
-    server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as { port: number }).port })),
-  );
-}
-
-/** `curl` through a sidecar's outbound port; status 0 when the connection failed. */
-async function curl(outbound: number, host: string, path: string, method = 'GET') {
-  const { stdout } = await run('curl', [
-    '-sS',
-    '--max-time',
-    '20',
-    '-X',
-    method,
-    '-o',
-    '-',
-    '-w',
-    '\n%{http_code}',
-    '-H',
-    `Host: ${host}`,
-    `http://127.0.0.1:${outbound}${path}`,
-  ]).catch((error: { stdout?: string }) => ({ stdout: `${error.stdout ?? ''}\n000` }));
-  const at = stdout.lastIndexOf('\n');
-  return { status: Number(stdout.slice(at + 1)), body: stdout.slice(0, at) };
 }
 
 /**
@@ -198,8 +158,10 @@ describe('AuthorizationPolicy enforced in the proxy, from a policy-service bundl
       60_000,
     );
 
-    const app = await echoApp();
-    const locked = await echoApp();
+    const app = { server: echoApp('server'), port: 0 };
+    const locked = { server: echoApp('locked'), port: 0 };
+    app.port = await listen(app.server);
+    locked.port = await listen(locked.server);
     apps.push(app.server, locked.server);
     [server, client, other] = await Promise.all([
       startSidecar({ serviceAccount: 'server', service: 'server', appPort: app.port, policyUrl: policy.adminUrl }),
@@ -215,11 +177,10 @@ describe('AuthorizationPolicy enforced in the proxy, from a policy-service bundl
       }),
     ]);
     await eventually(async () => (await policyState(server)).ready, 'the server sidecar loads a first bundle', 30_000);
-    await eventually(
-      async () => (await curl(client.outbound, 'server:8080', '/')).status === 200,
-      'the client sidecar routes to the server',
-      20_000,
-    );
+    await eventually(async () => (await curl(client.outbound, 'server:8080', '/')).status === 200, {
+      what: 'the client sidecar routes to the server',
+      timeoutMs: 20_000,
+    });
   });
 
   after(async () => {
@@ -251,7 +212,7 @@ describe('AuthorizationPolicy enforced in the proxy, from a policy-service bundl
 
   it('lets the client GET, denies its POST (403, UAEX) and any other identity', async () => {
     assert.equal((await curl(client.outbound, 'server:8080', '/items')).status, 200);
-    const post = await curl(client.outbound, 'server:8080', '/items', 'POST');
+    const post = await curl(client.outbound, 'server:8080', '/items', ['-X', 'POST']);
     assert.equal(post.status, 403);
     assert.match(post.body, /RBAC: access denied/);
     await eventually(
@@ -268,7 +229,7 @@ describe('AuthorizationPolicy enforced in the proxy, from a policy-service bundl
   });
 
   it('sends the decisions to the policy service, where they can be queried', async () => {
-    await curl(client.outbound, 'server:8080', '/logged', 'POST');
+    await curl(client.outbound, 'server:8080', '/logged', ['-X', 'POST']);
     const found = await until(
       'the denied POST in the decision logs',
       async () => {
@@ -311,7 +272,7 @@ spec:
     await policy.stop();
     await new Promise((r) => setTimeout(r, 1_500));
     assert.equal((await curl(client.outbound, 'server:8080', '/after')).status, 200);
-    assert.equal((await curl(client.outbound, 'server:8080', '/after', 'POST')).status, 403);
+    assert.equal((await curl(client.outbound, 'server:8080', '/after', ['-X', 'POST'])).status, 403);
     assert.equal((await curl(other.outbound, 'server:8080', '/after')).status, 403);
     assert.equal((await curl(client.outbound, 'server:8080', '/blocked')).status, 403);
     assert.equal((await policyState(server)).ready, true);

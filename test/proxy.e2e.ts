@@ -18,10 +18,10 @@ import {
   newKek,
   ServiceProcess,
   type TestDatabase,
-  until,
   useCitadelTls,
 } from '#libs/testing';
 import { EchoClient, startEchoServer } from './fixtures/echo';
+import { curl, echoApp, eventually, listen } from './proxy-fixtures';
 import { galleyClient } from './galley-fixtures';
 
 const run = promisify(execFile);
@@ -30,76 +30,12 @@ const PROXY_ADMIN = 'proxy-e2e-sidecar-admin-token-0123456789';
 const SPIFFE = (sa: string) => `spiffe://cluster.local/ns/default/sa/${sa}`;
 const proxyAuth = { authorization: `Bearer ${PROXY_ADMIN}` };
 
-/** Waits until `probe` holds (polling), failing after `timeoutMs` with `what`. */
-function eventually(
-  probe: () => boolean | Promise<boolean>,
-  options: { what: string; timeoutMs?: number },
-): Promise<true> {
-  return until(options.what, async () => ((await probe()) ? true : undefined), options.timeoutMs ?? 10_000);
-}
-
 /** One sidecar process and its ports. */
 interface Sidecar {
   readonly process: ServiceProcess;
   readonly outbound: number;
   readonly inbound: number;
   readonly admin: string;
-}
-
-/** An HTTP app that answers with what it received: path, headers, body size and SHA-256. */
-function echoApp(name: string): Server {
-  const server = createServer((req, res) => {
-    const hash = createHash('sha256');
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      hash.update(chunk);
-      size += chunk.length;
-    });
-    req.on('end', () => {
-      res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify({ app: name, path: req.url, headers: req.headers, size, sha256: hash.digest('hex') }));
-    });
-  });
-  return server;
-}
-
-function listen(server: Server): Promise<number> {
-  return new Promise((resolve) =>
-    server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)),
-  );
-}
-
-/**
- * `curl` through a sidecar's outbound port, as an app would call `http://<host>/...`. A
- * connection refused or reset gives status 0 and curl's message.
- */
-async function curl(
-  outbound: number,
-  host: string,
-  path: string,
-  extra: string[] = [],
-): Promise<{ status: number; body: string }> {
-  const { stdout } = await run(
-    'curl',
-    [
-      '-sS',
-      '--max-time',
-      '20',
-      '-o',
-      '-',
-      '-w',
-      '\n%{http_code}',
-      '-H',
-      `Host: ${host}`,
-      ...extra,
-      `http://127.0.0.1:${outbound}${path}`,
-    ],
-    { maxBuffer: 64 * 1024 * 1024 },
-  ).catch((error: { stdout?: string; stderr?: string }) => ({
-    stdout: `${error.stderr ?? ''}${error.stdout ?? ''}`.replace(/\n?(\d{3})?$/, '\n000'),
-  }));
-  const at = stdout.lastIndexOf('\n');
-  return { status: Number(stdout.slice(at + 1)), body: stdout.slice(0, at) };
 }
 
 /** Runs `openssl s_client` against a port; resolves with its output and exit code. */

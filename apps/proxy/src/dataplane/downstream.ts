@@ -43,15 +43,35 @@ export interface Downstream {
   countReceived(bytes: number): void;
 }
 
-export class Http1Downstream implements Downstream {
+/** The byte counts every downstream keeps for the access log and metrics. */
+abstract class ByteCounts {
+  protected sent = 0;
+  protected received = 0;
+
+  bytesSent(): number {
+    return this.sent;
+  }
+
+  countSent(bytes: number): void {
+    this.sent += bytes;
+  }
+
+  countReceived(bytes: number): void {
+    this.received += bytes;
+  }
+
+  bytesReceived(): number {
+    return this.received;
+  }
+}
+
+export class Http1Downstream extends ByteCounts implements Downstream {
   readonly protocol = 'HTTP/1.1';
   readonly method: string;
   readonly headers: IncomingHttpHeaders;
   readonly grpc: boolean;
   readonly body: Readable | null;
   readonly contentLength: number | undefined;
-  private received = 0;
-  private sent = 0;
 
   constructor(
     private readonly req: IncomingMessage,
@@ -59,6 +79,7 @@ export class Http1Downstream implements Downstream {
     readonly authority: string,
     readonly path: string,
   ) {
+    super();
     this.method = req.method ?? 'GET';
     this.headers = req.headers;
     this.grpc = isGrpc(req.headers['content-type']);
@@ -121,25 +142,9 @@ export class Http1Downstream implements Downstream {
   onDone(listener: () => void): void {
     this.res.once('close', listener);
   }
-
-  bytesSent(): number {
-    return this.sent;
-  }
-
-  countSent(bytes: number): void {
-    this.sent += bytes;
-  }
-
-  countReceived(bytes: number): void {
-    this.received += bytes;
-  }
-
-  bytesReceived(): number {
-    return this.received;
-  }
 }
 
-export class Http2Downstream implements Downstream {
+export class Http2Downstream extends ByteCounts implements Downstream {
   readonly protocol = 'HTTP/2';
   readonly method: string;
   readonly authority: string;
@@ -147,8 +152,6 @@ export class Http2Downstream implements Downstream {
   readonly grpc: boolean;
   readonly body: Readable | null;
   readonly contentLength: number | undefined;
-  private received = 0;
-  private sent = 0;
   private started = false;
 
   constructor(
@@ -156,6 +159,7 @@ export class Http2Downstream implements Downstream {
     readonly headers: IncomingHttpHeaders,
     endStream: boolean,
   ) {
+    super();
     this.method = String(headers[h2.HTTP2_HEADER_METHOD] ?? 'GET');
     this.authority = String(headers[h2.HTTP2_HEADER_AUTHORITY] ?? headers.host ?? '');
     this.path = String(headers[h2.HTTP2_HEADER_PATH] ?? '/');
@@ -231,22 +235,6 @@ export class Http2Downstream implements Downstream {
 
   onDone(listener: () => void): void {
     this.stream.once('close', listener);
-  }
-
-  bytesSent(): number {
-    return this.sent;
-  }
-
-  countSent(bytes: number): void {
-    this.sent += bytes;
-  }
-
-  countReceived(bytes: number): void {
-    this.received += bytes;
-  }
-
-  bytesReceived(): number {
-    return this.received;
   }
 }
 
