@@ -1,4 +1,4 @@
-import { generateKeyPairSync, type KeyObject, randomBytes, sign } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, type KeyObject, randomBytes, sign } from 'node:crypto';
 import {
   type CaKeyType,
   createIntermediateCa,
@@ -39,7 +39,7 @@ export function measureBaseline(keyType: CaKeyType, seconds = 2): Baseline {
   const inter = createIntermediateCa({ parent: root, keyType, commonName: 'Bench Citadel', ttlSeconds: 86_400, now });
   const issuer = loadSigningAuthority(inter.certPem, inter.privateKey, inter.chainPem);
   const params = {
-    csrPublicKey: generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).publicKey,
+    csrPublicKey: detachedPublicKey(),
     spiffeId: 'spiffe://cluster.local/ns/bench/sa/bench',
     ttlSeconds: 3600,
     now,
@@ -53,6 +53,17 @@ export function measureBaseline(keyType: CaKeyType, seconds = 2): Baseline {
     rawSignPerSecond: rate(() => sign('sha256', tbsLike, caKey), seconds),
     issuePerSecond: rate(() => issueWorkloadCertificate(params), seconds),
   };
+}
+
+/**
+ * A P-256 public key re-imported from its DER, as a parsed CSR's key is. Node 20 can deadlock
+ * when the garbage collector frees a `generateKeyPairSync` job while `export({ format: 'jwk' })`
+ * (which libs/pki calls for every leaf) holds the same key's lock; a re-imported key shares no
+ * state with the job.
+ */
+function detachedPublicKey(): KeyObject {
+  const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  return createPublicKey({ key: publicKey.export({ type: 'spki', format: 'der' }), format: 'der', type: 'spki' });
 }
 
 /** Length of the TBSCertificate, the first element inside a DER Certificate SEQUENCE. */

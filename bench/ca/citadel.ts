@@ -12,6 +12,10 @@ export interface BenchCitadel {
   adminUrl: string;
   grpcAddress: string;
   trustBundlePem: string;
+  /** Citadel's process id (for its CPU time). */
+  pid: number;
+  /** Process ids of the PostgreSQL backends connected to Citadel's database. */
+  postgresPids(): Promise<number[]>;
   /** Mints `count` join tokens (one per client), each good for `maxUses` certificates. */
   mintJoinTokens(count: number, maxUses: number): Promise<string[]>;
   /** SIGTERM, wait for the exit (which writes the CPU profile), drop the database. */
@@ -22,6 +26,12 @@ export interface StartParams {
   keyType: CaKeyType;
   /** When set, Citadel runs under `node --cpu-prof` and writes its profile here on exit. */
   profileDir?: string;
+  /** The Citadel entry point; default this checkout's `dist/apps/citadel/src/main.js`. */
+  mainPath?: string;
+  /** Extra node flags (before the script). */
+  nodeFlags?: readonly string[];
+  /** CITADEL_SIGNING_WORKERS; unset: Citadel's default. */
+  signingWorkers?: number;
 }
 
 /**
@@ -35,12 +45,13 @@ export async function startCitadel(params: StartParams): Promise<BenchCitadel> {
   try {
     await db.migrate();
     const [grpcPort, adminPort] = [await freePort(), await freePort()];
-    const nodeFlags: string[] = [];
+    const nodeFlags: string[] = [...(params.nodeFlags ?? [])];
     if (params.profileDir) {
       mkdirSync(params.profileDir, { recursive: true });
       nodeFlags.push('--cpu-prof', `--cpu-prof-dir=${params.profileDir}`);
     }
-    child = spawn(process.execPath, [...nodeFlags, join(repoRoot(), 'dist', 'apps', 'citadel', 'src', 'main.js')], {
+    const mainPath = params.mainPath ?? join(repoRoot(), 'dist', 'apps', 'citadel', 'src', 'main.js');
+    child = spawn(process.execPath, [...nodeFlags, mainPath], {
       cwd: repoRoot(),
       env: {
         PATH: process.env.PATH ?? '',
@@ -51,6 +62,7 @@ export async function startCitadel(params: StartParams): Promise<BenchCitadel> {
         BOWLINE_ADMIN_TOKEN: ADMIN,
         BOWLINE_CA_KEK: newKek(),
         CITADEL_CA_KEY_TYPE: params.keyType,
+        ...(params.signingWorkers === undefined ? {} : { CITADEL_SIGNING_WORKERS: String(params.signingWorkers) }),
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -69,6 +81,13 @@ export async function startCitadel(params: StartParams): Promise<BenchCitadel> {
       adminUrl,
       grpcAddress: `127.0.0.1:${grpcPort}`,
       trustBundlePem: await bundle.text(),
+      pid: running.pid ?? 0,
+      postgresPids: async () =>
+        (
+          await db.query<{ pid: number }>(
+            'SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
+          )
+        ).map((row) => row.pid),
       mintJoinTokens: (count, maxUses) =>
         Promise.all(Array.from({ length: count }, (_, i) => mintJoinToken(adminUrl, `wl-${i}`, maxUses))),
       stop: async () => {

@@ -2,6 +2,7 @@ import { credentials, loadPackageDefinition, Metadata, type Client, type Service
 import { loadSync } from '@grpc/proto-loader';
 import { PROTO_LOADER_OPTIONS } from '#libs/grpc';
 import { ISTIO_CA_PACKAGE, type IstioCertificateRequest, type IstioCertificateResponse } from '#libs/proto';
+import { type CpuPerCertificate, type CpuSnapshot, cpuPerCertificate } from './cpu';
 
 type CreateCertificate = (
   request: IstioCertificateRequest,
@@ -26,6 +27,8 @@ export interface LoadParams {
   requests: number;
   /** Requests per client before the clock starts (TLS handshake, JIT). */
   warmupPerClient: number;
+  /** Reads the CPU counters at the start and the end of the timed phase. */
+  cpu?: () => Promise<CpuSnapshot>;
 }
 
 export interface LoadResult {
@@ -39,6 +42,8 @@ export interface LoadResult {
   p99Ms: number;
   /** process.hrtime.bigint() at the start and end of the timed phase (CLOCK_MONOTONIC, ns). */
   windowNs: [bigint, bigint];
+  /** CPU per issued certificate during the timed phase, when `cpu` was given. */
+  cpu?: CpuPerCertificate;
 }
 
 /**
@@ -81,6 +86,7 @@ export async function runLoad(params: LoadParams): Promise<LoadResult> {
     let sent = 0;
     let errors = 0;
     let firstError: string | undefined;
+    const cpuBefore = await params.cpu?.();
     const start = process.hrtime.bigint();
     await Promise.all(
       clients.map(async (client, i) => {
@@ -98,6 +104,7 @@ export async function runLoad(params: LoadParams): Promise<LoadResult> {
       }),
     );
     const end = process.hrtime.bigint();
+    const cpuAfter = await params.cpu?.();
     const seconds = Number(end - start) / 1e9;
     latenciesMs.sort((a, b) => a - b);
     return {
@@ -110,6 +117,7 @@ export async function runLoad(params: LoadParams): Promise<LoadResult> {
       p50Ms: percentile(latenciesMs, 0.5),
       p99Ms: percentile(latenciesMs, 0.99),
       windowNs: [start, end],
+      cpu: cpuBefore && cpuAfter ? cpuPerCertificate(cpuBefore, cpuAfter, latenciesMs.length, seconds) : undefined,
     };
   } finally {
     for (const client of clients) client.close();

@@ -10,6 +10,7 @@ interface CpuProfile {
 }
 
 export interface ProfileSummary {
+  /** The main thread's profile (thread 0: gRPC, TLS, PostgreSQL, Nest). */
   file: string;
   /** Samples inside the window (or all, when the window does not overlap the profile). */
   sampledMs: number;
@@ -24,11 +25,18 @@ export interface ProfileSummary {
    * frame on the stack (transport, event loop) is grouped by its category.
    */
   byBowlineCaller: { name: string; ms: number; share: number }[];
+  /** Each signing worker thread's busy share (not idle) over the same window. */
+  workers: { file: string; busyShare: number }[];
 }
+
+/** `CPU.<date>.<time>.<pid>.<thread id>.<sequence>.cpuprofile`, as node --cpu-prof names them. */
+const PROFILE_NAME = /^CPU\.\d+\.\d+\.\d+\.(\d+)\.\d+\.cpuprofile$/;
+
+const IDLE_CATEGORY = 'idle (waiting for I/O)';
 
 /** Buckets by where the code lives; the first match wins. Order matters. */
 const CATEGORIES: [string, RegExp][] = [
-  ['idle (waiting for I/O)', /^\(idle\)$/],
+  [IDLE_CATEGORY, /^\(idle\)$/],
   ['garbage collection', /^\(garbage collector\)$/],
   ['socket writes (TLS encryption + write syscalls)', /^writev$|^writeBuffer$|^writeUtf8String$/],
   ['stdout log writes (sonic-boom)', /^writeString$/],
@@ -47,14 +55,36 @@ const CATEGORIES: [string, RegExp][] = [
   ['native / program (crypto, TLS, JIT)', /^\(program\)$|^$/],
 ];
 
-/** Reads the newest .cpuprofile in `dir` and summarises where the time went during `windowNs`. */
+/**
+ * Summarises where the time went during `windowNs` in the newest main-thread .cpuprofile in
+ * `dir` (worker threads write their own profiles; their busy share is reported separately).
+ */
 export function summariseProfile(dir: string, windowNs?: [bigint, bigint], top = 15): ProfileSummary {
-  const file = readdirSync(dir)
-    .filter((f) => f.endsWith('.cpuprofile'))
-    .sort()
-    .at(-1);
-  if (!file) throw new Error(`no .cpuprofile in ${dir}`);
-  const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as CpuProfile;
+  const files = readdirSync(dir)
+    .filter((f) => PROFILE_NAME.test(f))
+    .sort();
+  const pid = (f: string) => f.split('.')[3];
+  const thread = (f: string) => PROFILE_NAME.exec(f)![1];
+  const file = files.filter((f) => thread(f) === '0').at(-1);
+  if (!file) throw new Error(`no main-thread .cpuprofile in ${dir}`);
+  const main = summariseFile(join(dir, file), windowNs, top);
+  const workers = files
+    .filter((f) => pid(f) === pid(file) && thread(f) !== '0')
+    .map((f) => {
+      const worker = summariseFile(join(dir, f), windowNs, 1);
+      const idle = worker.categories.find((c) => c.name === IDLE_CATEGORY)?.share ?? 0;
+      return { file: f, busyShare: 1 - idle };
+    });
+  return { file, ...main, workers };
+}
+
+/** One thread's profile: self time by function and category, and time by Bowline caller. */
+function summariseFile(
+  path: string,
+  windowNs: [bigint, bigint] | undefined,
+  top: number,
+): Omit<ProfileSummary, 'file' | 'workers'> {
+  const profile = JSON.parse(readFileSync(path, 'utf8')) as CpuProfile;
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const parentOf = new Map<number, number>();
   for (const node of profile.nodes) for (const child of node.children ?? []) parentOf.set(child, node.id);
@@ -100,7 +130,6 @@ export function summariseProfile(dir: string, windowNs?: [bigint, bigint], top =
   const rank = (m: Map<string, number>) =>
     [...m].sort((a, b) => b[1] - a[1]).map(([name, us]) => ({ name, ms: us / 1000, share: us / total }));
   return {
-    file,
     sampledMs: total / 1000,
     windowed,
     selfTop: rank(self).slice(0, top),

@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, LessThanOrEqual, MoreThan, type FindOptionsWhere, type Repository } from 'typeorm';
 import { BowlineError, Kinds } from '#libs/errors';
+import { GroupCommit } from '../batching/group-commit';
 import { IssuedCertificate } from './issued-certificate.entity';
 
 export interface RecordParams {
@@ -34,39 +35,51 @@ export interface SearchParams {
   limit: number;
 }
 
+/** Most certificates recorded by one INSERT. */
 const MAX_BATCH = 500;
+
+/** Records a whole batch in one statement: one array parameter per column, whatever the batch size. */
+const INSERT_BATCH_SQL = `
+  INSERT INTO citadel_certificates
+         (serial_hex, spiffe_id, not_before, not_after, fingerprint_sha256, issuer_id, auth_method, status)
+  SELECT serial_hex, spiffe_id, not_before, not_after, fingerprint_sha256, issuer_id, auth_method, 'active'
+    FROM unnest($1::varchar[], $2::varchar[], $3::timestamptz[], $4::timestamptz[], $5::varchar[], $6::uuid[],
+                $7::varchar[])
+      AS r(serial_hex, spiffe_id, not_before, not_after, fingerprint_sha256, issuer_id, auth_method)`;
 
 /** The record of every certificate Citadel issued (serial, identity, validity, fingerprint, status). */
 @Injectable()
 export class InventoryService {
   private readonly certificates: Repository<IssuedCertificate>;
+  /** Concurrent records share one INSERT and one commit (group commit, one batch at a time). */
+  private readonly records: GroupCommit<RecordParams, void>;
 
-  constructor(@Inject(DataSource) dataSource: DataSource) {
+  constructor(@Inject(DataSource) private readonly dataSource: DataSource) {
     this.certificates = dataSource.getRepository(IssuedCertificate);
+    this.records = new GroupCommit((batch) => this.insertBatch(batch), { maxBatch: MAX_BATCH });
   }
-
-  private queue: { row: RecordParams; done: (error?: Error) => void }[] = [];
 
   /**
    * Records an issued certificate; resolves once it is committed (a certificate is never
-   * handed out before the inventory knows it). Concurrent records share one INSERT.
+   * handed out before the inventory knows it, so it can be revoked as soon as it is seen).
+   * Concurrent records share one INSERT.
    */
   record(params: RecordParams): Promise<void> {
-    return new Promise((resolve, reject) => {
-      if (this.queue.length === 0) setImmediate(() => void this.flush());
-      this.queue.push({ row: params, done: (error) => (error ? reject(error) : resolve()) });
-    });
+    return this.records.submit(params);
   }
 
-  private async flush(): Promise<void> {
-    const batch = this.queue.splice(0, MAX_BATCH);
-    if (this.queue.length > 0) setImmediate(() => void this.flush());
-    try {
-      await this.certificates.insert(batch.map(({ row }) => ({ ...row, status: 'active' as const })));
-      batch.forEach(({ done }) => done());
-    } catch (error) {
-      batch.forEach(({ done }) => done(error as Error));
-    }
+  private async insertBatch(batch: readonly RecordParams[]): Promise<void[]> {
+    const column = <K extends keyof RecordParams>(key: K) => batch.map((row) => row[key]);
+    await this.dataSource.query(INSERT_BATCH_SQL, [
+      column('serialHex'),
+      column('spiffeId'),
+      column('notBefore'),
+      column('notAfter'),
+      column('fingerprintSha256'),
+      column('issuerId'),
+      column('authMethod'),
+    ]);
+    return batch.map(() => undefined);
   }
 
   /** The inventory row of an active, unexpired certificate with this serial, or null. */

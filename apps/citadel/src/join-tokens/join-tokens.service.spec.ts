@@ -6,6 +6,7 @@ import { createDataSource } from '#libs/db';
 import { BowlineError } from '#libs/errors';
 import { createTestDatabase, type TestDatabase } from '#libs/testing';
 import { ENTITIES, MIGRATIONS } from '../../../../migrations';
+import { BATCH_REDEEM_SQL } from './join-token-redemption';
 import { JoinTokensService } from './join-tokens.service';
 
 const HOUR = 3_600_000;
@@ -123,6 +124,80 @@ describe('JoinTokensService', () => {
     }
     const [row] = await db.query<{ uses: number }>('SELECT uses FROM citadel_join_tokens WHERE id = $1', [view.id]);
     assert.equal(row!.uses, 3);
+  });
+
+  it('counts concurrent redemptions of many tokens together, refusing each one over its limit with the reason', async () => {
+    const once = await mint({ serviceAccount: 'once', maxUses: 1 });
+    const thrice = await mint({ serviceAccount: 'thrice', maxUses: 3 });
+    const revoked = await mint({ serviceAccount: 'revoked', maxUses: 2 });
+    await service.revoke(revoked.view.id);
+    const unknown = 'bjt_' + 'Z'.repeat(43);
+    const tokens = [once, thrice, once, revoked, thrice, once, thrice, thrice, revoked, thrice, once].map(
+      (m) => m.token,
+    );
+    const results = await Promise.allSettled([...tokens, unknown].map((token) => service.redeem(token)));
+    const outcome = (token: string) =>
+      results
+        .filter((_, i) => [...tokens, unknown][i] === token)
+        .map((r) => (r.status === 'fulfilled' ? `ok:${r.value.serviceAccount}` : (r.reason as Error).message));
+    const prefix = (m: typeof once) => m.view.tokenPrefix;
+    assert.deepEqual(outcome(once.token).sort(), [
+      ...Array(3).fill(`join token ${prefix(once)}… has been used 1 of 1 times`),
+      'ok:once',
+    ]);
+    assert.deepEqual(outcome(thrice.token).sort(), [
+      ...Array(2).fill(`join token ${prefix(thrice)}… has been used 3 of 3 times`),
+      ...Array(3).fill('ok:thrice'),
+    ]);
+    for (const message of outcome(revoked.token)) assert.match(message, /was revoked at/);
+    assert.deepEqual(outcome(unknown), ['join token not recognised']);
+    const rows = await db.query<{ id: string; uses: number }>(
+      'SELECT id, uses FROM citadel_join_tokens WHERE id = ANY($1::uuid[]) ORDER BY uses',
+      [[once.view.id, thrice.view.id, revoked.view.id]],
+    );
+    assert.deepEqual(
+      rows.map((r) => r.uses),
+      [0, 1, 3],
+    );
+  });
+
+  it('never grants more than maxUses when two replicas redeem the same tokens at once', async () => {
+    const replica = new JoinTokensService(dataSource);
+    const single = await Promise.all(Array.from({ length: 12 }, () => mint({ maxUses: 1 })));
+    const triple = await Promise.all(Array.from({ length: 4 }, () => mint({ maxUses: 3 })));
+    const attempts = [...single, ...triple].flatMap(({ token }) =>
+      Array.from({ length: 4 }, (_, i) => (i % 2 === 0 ? service : replica).redeem(token)),
+    );
+    const results = await Promise.allSettled(attempts);
+    for (const result of results) {
+      if (result.status === 'rejected') refused(/has been used \d of \d times/)(result.reason);
+    }
+    const granted = (minted: { view: { id: string } }) =>
+      results.filter((r) => r.status === 'fulfilled' && r.value.tokenId === minted.view.id).length;
+    assert.deepEqual(single.map(granted), Array(12).fill(1));
+    assert.deepEqual(triple.map(granted), Array(4).fill(3));
+    const ids = [...single, ...triple].map((m) => m.view.id);
+    const [sum] = await db.query<{ uses: number }>(
+      'SELECT sum(uses)::int AS uses FROM citadel_join_tokens WHERE id = ANY($1::uuid[])',
+      [ids],
+    );
+    assert.equal(sum!.uses, 12 + 4 * 3);
+  });
+
+  it('redeems one at a time, with the same answers, when the batched statement fails', async () => {
+    const failing = Object.create(dataSource) as DataSource;
+    failing.query = ((sql: string, params?: unknown[]) =>
+      sql === BATCH_REDEEM_SQL
+        ? Promise.reject(new Error('batch statement unavailable'))
+        : dataSource.query(sql, params)) as DataSource['query'];
+    const degraded = new JoinTokensService(failing);
+    const { token, view } = await mint({ serviceAccount: 'degraded', maxUses: 2 });
+    const results = await Promise.allSettled([1, 2, 3].map(() => degraded.redeem(token)));
+    assert.deepEqual(
+      results.map((r) => (r.status === 'fulfilled' ? r.value.serviceAccount : (r.reason as Error).message)).sort(),
+      ['degraded', 'degraded', `join token ${view.tokenPrefix}… has been used 2 of 2 times`],
+    );
+    assert.ok(logs.some((line) => line.includes('batched join token redemption failed')));
   });
 
   it('refuses an expired token, saying when it expired', async () => {

@@ -1,7 +1,16 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { DataSource, type FindOptionsWhere, type Repository } from 'typeorm';
 import { BowlineError, Kinds } from '#libs/errors';
+import { GroupCommit } from '../batching/group-commit';
 import { JoinToken } from './join-token.entity';
+import {
+  assignGrants,
+  BATCH_REDEEM_SQL,
+  type BatchRedeemedRow,
+  batchClock,
+  type GrantedUse,
+  type RedemptionRequest,
+} from './join-token-redemption';
 import { mintProblems, spiffeIdPath } from './join-token-rules';
 import { generateJoinToken, hashJoinToken, joinTokenDisplayPrefix, MAX_JOIN_TOKEN_LENGTH } from './join-token-secret';
 
@@ -45,6 +54,9 @@ export interface RedeemedJoinToken {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/** Most redemptions counted by one statement. */
+const MAX_REDEMPTION_BATCH = 256;
+
 /** Consumes one use, only while the token is usable: the row lock makes concurrent redemptions queue. */
 const REDEEM_SQL = `
   UPDATE citadel_join_tokens
@@ -66,9 +78,12 @@ interface RedeemedRow {
 export class JoinTokensService {
   private readonly logger = new Logger('JoinTokens');
   private readonly tokens: Repository<JoinToken>;
+  /** Concurrent redemptions share one UPDATE and one commit (see BATCH_REDEEM_SQL). */
+  private readonly redemptions: GroupCommit<RedemptionRequest, GrantedUse | undefined>;
 
   constructor(@Inject(DataSource) private readonly dataSource: DataSource) {
     this.tokens = dataSource.getRepository(JoinToken);
+    this.redemptions = new GroupCommit((batch) => this.redeemBatch(batch), { maxBatch: MAX_REDEMPTION_BATCH });
   }
 
   /** Mints a token bound to one (namespace, service account); `token` is shown only this once. */
@@ -132,8 +147,10 @@ export class JoinTokensService {
   }
 
   /**
-   * Consumes one use of a token and returns the identity it is bound to. One SQL statement
-   * checks and counts, so concurrent redemptions never exceed `maxUses`.
+   * Consumes one use of a token and returns the identity it is bound to. Concurrent
+   * redemptions are counted together by one statement that never grants more than the uses
+   * left; a request it could not serve is retried alone (one statement that checks and
+   * counts), which succeeds or says why not. Either way `uses` never exceeds `maxUses`.
    *
    * @throws BowlineError UNAUTHENTICATED saying why: unknown, revoked, expired or used up.
    */
@@ -142,18 +159,53 @@ export class JoinTokensService {
       throw this.refuse('unknown', 'join token not recognised');
     }
     const tokenHash = hashJoinToken(token);
-    const [rows] = (await this.dataSource.query(REDEEM_SQL, [tokenHash, now])) as [RedeemedRow[], number];
-    const row = rows[0];
-    if (!row) throw await this.explainRefusal(tokenHash, now);
+    const granted = (await this.redemptions.submit({ tokenHash, now })) ?? (await this.redeemAlone(tokenHash, now));
     this.logger.log({
       msg: 'redeemed a join token',
+      id: granted.id,
+      tokenPrefix: granted.tokenPrefix,
+      spiffeIdPath: spiffeIdPath(granted.namespace, granted.serviceAccount),
+      uses: granted.uses,
+      maxUses: granted.maxUses,
+    });
+    return { tokenId: granted.id, namespace: granted.namespace, serviceAccount: granted.serviceAccount };
+  }
+
+  /**
+   * One statement for a whole batch; `undefined` for the requests it granted nothing. If the
+   * statement fails, every request of the batch is retried alone, as before batching: one
+   * broken batch never refuses requests that would have succeeded on their own.
+   */
+  private async redeemBatch(batch: readonly RedemptionRequest[]): Promise<(GrantedUse | undefined)[]> {
+    try {
+      const result: unknown = await this.dataSource.query(BATCH_REDEEM_SQL, [
+        batch.map((request) => request.tokenHash),
+        batchClock(batch),
+      ]);
+      return assignGrants(batch, returnedRows<BatchRedeemedRow>(result));
+    } catch (error) {
+      this.logger.warn({
+        msg: 'batched join token redemption failed; redeeming one at a time',
+        requests: batch.length,
+        reason: error instanceof Error ? error.message : String(error),
+      });
+      return batch.map(() => undefined);
+    }
+  }
+
+  /** The one-request path: check and count in one UPDATE, or explain the refusal. */
+  private async redeemAlone(tokenHash: string, now: Date): Promise<GrantedUse> {
+    const result: unknown = await this.dataSource.query(REDEEM_SQL, [tokenHash, now]);
+    const row = returnedRows<RedeemedRow>(result)[0];
+    if (!row) throw await this.explainRefusal(tokenHash, now);
+    return {
       id: row.id,
+      namespace: row.namespace,
+      serviceAccount: row.service_account,
       tokenPrefix: row.token_prefix,
-      spiffeIdPath: spiffeIdPath(row.namespace, row.service_account),
       uses: row.uses,
       maxUses: row.max_uses,
-    });
-    return { tokenId: row.id, namespace: row.namespace, serviceAccount: row.service_account };
+    };
   }
 
   /** Why a token the redeeming UPDATE skipped is not usable now. */
@@ -178,6 +230,12 @@ export class JoinTokensService {
     this.logger.warn({ msg: 'refused a join token', reason, id: token?.id, tokenPrefix: token?.tokenPrefix });
     return new BowlineError(Kinds.UNAUTHENTICATED, message);
   }
+}
+
+/** The RETURNING rows of an UPDATE run through TypeORM, which answers `[rows, count]` for it. */
+function returnedRows<T>(result: unknown): T[] {
+  if (Array.isArray(result) && Array.isArray(result[0])) return result[0] as T[];
+  return Array.isArray(result) ? (result as T[]) : [];
 }
 
 function notFound(id: string): BowlineError {

@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
-import { generateKeyPairSync } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { MemoryCertificateProvider } from '#libs/grpc';
 import { SERVICE_CONFIG } from '#libs/host';
 import type { CitadelConfig } from '../config';
@@ -39,7 +39,7 @@ export class ServingIdentity implements OnModuleDestroy {
     const ttlSeconds = Math.floor(this.config.defaultCertTtl / 1000);
     const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
     const chain = await this.signing.issue({
-      publicKey,
+      publicKey: detached(publicKey),
       spiffeId: this.signing.spiffeIdOf({ namespace: 'bowline-system', serviceAccount: 'citadel' }),
       ttlSeconds,
       authMethod: 'internal',
@@ -63,4 +63,14 @@ export class ServingIdentity implements OnModuleDestroy {
     clearTimeout(this.timer);
     this.stopWatching?.();
   }
+}
+
+/**
+ * The same public key, re-imported from its DER so that it shares no state with the key
+ * generation job. Node 20 can deadlock when the garbage collector frees a `generateKeyPairSync`
+ * job while `export({ format: 'jwk' })` (libs/pki does it for every leaf it builds) holds that
+ * key's lock on the same thread, as it does with CITADEL_SIGNING_WORKERS=0.
+ */
+function detached(publicKey: KeyObject): KeyObject {
+  return createPublicKey({ key: publicKey.export({ type: 'spki', format: 'der' }), format: 'der', type: 'spki' });
 }

@@ -2,10 +2,16 @@ import type { KeyObject } from 'node:crypto';
 import type { PkiErrorReason } from '#libs/pki';
 import type { IssueOrder } from './signing-core';
 
-/** Messages between the signing pool and its workers. */
+/** One order as a worker receives it: the pool's id for the reply, and what to issue. */
+export type NumberedOrder = { id: number } & IssueOrder;
+
+/**
+ * Messages from the signing pool to a worker: the CA to sign with (re-sent on every change),
+ * or the orders dispatched to that worker during one event-loop turn, in one message.
+ */
 export type WorkerRequest =
   | { type: 'authority'; version: number; certPem: string; privateKey: KeyObject; chainPem: string[] }
-  | ({ type: 'issue'; id: number; authorityVersion: number } & IssueOrder);
+  | { type: 'issue'; authorityVersion: number; orders: NumberedOrder[] };
 
 export interface IssuedWire {
   certPem: string;
@@ -16,6 +22,12 @@ export interface IssuedWire {
   fingerprintSha256: string;
 }
 
-export type WorkerReply =
+/** The outcome of one order. */
+export type IssueReply =
   | { id: number; ok: true; issued: IssuedWire }
   | { id: number; ok: false; stale?: true; pki?: { reason: PkiErrorReason; message: string }; internal?: string };
+
+/** Messages from a worker: the outcomes of the orders it finished since its last message. */
+export interface WorkerReply {
+  replies: IssueReply[];
+}

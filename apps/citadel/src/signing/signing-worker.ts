@@ -6,7 +6,14 @@
 import { parentPort } from 'node:worker_threads';
 import { isPkiError, loadSigningAuthority, type SigningAuthority } from '#libs/pki';
 import { issueOrder } from './signing-core';
-import type { WorkerReply, WorkerRequest } from './signing-protocol';
+import type { IssueReply, NumberedOrder, WorkerReply, WorkerRequest } from './signing-protocol';
+
+/**
+ * Finished orders are sent back at least this often while a batch is being worked through:
+ * one message per few certificates rather than per certificate, and no order waits for the
+ * whole batch.
+ */
+const REPLY_EVERY_MS = 2;
 
 let authority: { version: number; signer: SigningAuthority } | undefined;
 
@@ -18,15 +25,35 @@ parentPort?.on('message', (message: WorkerRequest) => {
     };
     return;
   }
-  parentPort!.postMessage(handle(message));
+  issueBatch(message.authorityVersion, message.orders);
 });
 
-function handle(request: Extract<WorkerRequest, { type: 'issue' }>): WorkerReply {
-  if (!authority || authority.version !== request.authorityVersion) return { id: request.id, ok: false, stale: true };
+/** Issues every order of a batch, replying in chunks of at most REPLY_EVERY_MS of work. */
+function issueBatch(authorityVersion: number, orders: readonly NumberedOrder[]): void {
+  let replies: IssueReply[] = [];
+  let since = performance.now();
+  for (const order of orders) {
+    replies.push(handle(authorityVersion, order));
+    if (performance.now() - since >= REPLY_EVERY_MS) {
+      send(replies);
+      replies = [];
+      since = performance.now();
+    }
+  }
+  if (replies.length > 0) send(replies);
+}
+
+function send(replies: IssueReply[]): void {
+  const message: WorkerReply = { replies };
+  parentPort!.postMessage(message);
+}
+
+function handle(authorityVersion: number, order: NumberedOrder): IssueReply {
+  if (!authority || authority.version !== authorityVersion) return { id: order.id, ok: false, stale: true };
   try {
-    return { id: request.id, ok: true, issued: issueOrder(authority.signer, request) };
+    return { id: order.id, ok: true, issued: issueOrder(authority.signer, order) };
   } catch (error) {
-    if (isPkiError(error)) return { id: request.id, ok: false, pki: { reason: error.reason, message: error.message } };
-    return { id: request.id, ok: false, internal: error instanceof Error ? error.message : String(error) };
+    if (isPkiError(error)) return { id: order.id, ok: false, pki: { reason: error.reason, message: error.message } };
+    return { id: order.id, ok: false, internal: error instanceof Error ? error.message : String(error) };
   }
 }
