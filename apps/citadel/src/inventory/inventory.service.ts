@@ -38,6 +38,12 @@ export interface SearchParams {
 /** Most certificates recorded by one INSERT. */
 const MAX_BATCH = 500;
 
+/** Records one certificate: what a batch of one costs PostgreSQL least. */
+const INSERT_ONE_SQL = `
+  INSERT INTO citadel_certificates
+         (serial_hex, spiffe_id, not_before, not_after, fingerprint_sha256, issuer_id, auth_method, status)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, 'active')`;
+
 /** Records a whole batch in one statement: one array parameter per column, whatever the batch size. */
 const INSERT_BATCH_SQL = `
   INSERT INTO citadel_certificates
@@ -46,6 +52,17 @@ const INSERT_BATCH_SQL = `
     FROM unnest($1::varchar[], $2::varchar[], $3::timestamptz[], $4::timestamptz[], $5::varchar[], $6::uuid[],
                 $7::varchar[])
       AS r(serial_hex, spiffe_id, not_before, not_after, fingerprint_sha256, issuer_id, auth_method)`;
+
+/** The values of the INSERTs' parameters, in order ($1 … $7), from a record. */
+const INSERT_COLUMNS: readonly ((row: RecordParams) => string | Date)[] = [
+  (row) => row.serialHex,
+  (row) => row.spiffeId,
+  (row) => row.notBefore,
+  (row) => row.notAfter,
+  (row) => row.fingerprintSha256,
+  (row) => row.issuerId,
+  (row) => row.authMethod,
+];
 
 /** The record of every certificate Citadel issued (serial, identity, validity, fingerprint, status). */
 @Injectable()
@@ -68,17 +85,20 @@ export class InventoryService {
     return this.records.submit(params);
   }
 
+  /** One INSERT for the batch: column arrays through unnest, or plain values for a batch of one. */
   private async insertBatch(batch: readonly RecordParams[]): Promise<void[]> {
-    const column = <K extends keyof RecordParams>(key: K) => batch.map((row) => row[key]);
-    await this.dataSource.query(INSERT_BATCH_SQL, [
-      column('serialHex'),
-      column('spiffeId'),
-      column('notBefore'),
-      column('notAfter'),
-      column('fingerprintSha256'),
-      column('issuerId'),
-      column('authMethod'),
-    ]);
+    const [only] = batch;
+    if (batch.length === 1 && only) {
+      await this.dataSource.query(
+        INSERT_ONE_SQL,
+        INSERT_COLUMNS.map((column) => column(only)),
+      );
+    } else {
+      await this.dataSource.query(
+        INSERT_BATCH_SQL,
+        INSERT_COLUMNS.map((column) => batch.map(column)),
+      );
+    }
     return batch.map(() => undefined);
   }
 

@@ -21,21 +21,24 @@ describe('assignGrants', () => {
     const requests = [request('a'), request('b'), request('a'), request('a'), request('c')];
     const grants = assignGrants(requests, [row('a', 3, 2, 5), row('b', 0, 1, 1)]);
     assert.deepEqual(
-      grants.map((g) => g && `${g.serviceAccount}:${g.uses}/${g.maxUses}`),
-      ['sa-a:4/5', 'sa-b:1/1', 'sa-a:5/5', undefined, undefined],
+      grants.map((g) => (g.kind === 'granted' ? `${g.use.serviceAccount}:${g.use.uses}/${g.use.maxUses}` : g.kind)),
+      ['sa-a:4/5', 'sa-b:1/1', 'sa-a:5/5', 'alone', 'alone'],
     );
     assert.deepEqual(grants[0], {
-      id: 'id-a',
-      namespace: 'shop',
-      serviceAccount: 'sa-a',
-      tokenPrefix: 'bjt_a',
-      uses: 4,
-      maxUses: 5,
+      kind: 'granted',
+      use: {
+        id: 'id-a',
+        namespace: 'shop',
+        serviceAccount: 'sa-a',
+        tokenPrefix: 'bjt_a',
+        uses: 4,
+        maxUses: 5,
+      },
     });
   });
 
-  it('grants nothing to a request whose token the statement did not return', () => {
-    assert.deepEqual(assignGrants([request('x'), request('y')], []), [undefined, undefined]);
+  it('sends a request whose token the statement did not return to be retried alone', () => {
+    assert.deepEqual(assignGrants([request('x'), request('y')], []), [{ kind: 'alone' }, { kind: 'alone' }]);
   });
 });
 

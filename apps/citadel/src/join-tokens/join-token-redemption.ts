@@ -15,6 +15,13 @@ export interface GrantedUse {
   maxUses: number;
 }
 
+/**
+ * What a batch decided for one request: a use; a refusal by the one-row statement (which
+ * checks exactly what the old one-at-a-time path checked); or nothing, in which case the
+ * request is retried alone and the answer comes from that.
+ */
+export type RedemptionOutcome = { kind: 'granted'; use: GrantedUse } | { kind: 'refused' } | { kind: 'alone' };
+
 /** What the batched UPDATE returns for each token it counted uses of. */
 export interface BatchRedeemedRow {
   id: string;
@@ -71,19 +78,19 @@ export function batchClock(requests: readonly RedemptionRequest[]): Date {
 
 /**
  * Hands the uses the statement granted to the requests, first come first served per token;
- * `undefined` for a request that got none (unknown, refused, or over what was left): it is
+ * `alone` for a request that got none (unknown, refused, or over what was left): it is
  * retried alone, which either succeeds or says exactly why not.
  */
 export function assignGrants(
   requests: readonly RedemptionRequest[],
   rows: readonly BatchRedeemedRow[],
-): (GrantedUse | undefined)[] {
+): RedemptionOutcome[] {
   const byHash = new Map(rows.map((row) => [row.token_hash, { row, handedOut: 0 }]));
-  return requests.map(({ tokenHash }) => {
+  return requests.map(({ tokenHash }): RedemptionOutcome => {
     const token = byHash.get(tokenHash);
-    if (!token || token.handedOut >= token.row.granted) return undefined;
+    if (!token || token.handedOut >= token.row.granted) return { kind: 'alone' };
     token.handedOut++;
-    return {
+    const use: GrantedUse = {
       id: token.row.id,
       namespace: token.row.namespace,
       serviceAccount: token.row.service_account,
@@ -91,5 +98,6 @@ export function assignGrants(
       uses: token.row.before + token.handedOut,
       maxUses: token.row.max_uses,
     };
+    return { kind: 'granted', use };
   });
 }

@@ -9,6 +9,7 @@ import {
   type BatchRedeemedRow,
   batchClock,
   type GrantedUse,
+  type RedemptionOutcome,
   type RedemptionRequest,
 } from './join-token-redemption';
 import { mintProblems, spiffeIdPath } from './join-token-rules';
@@ -79,7 +80,7 @@ export class JoinTokensService {
   private readonly logger = new Logger('JoinTokens');
   private readonly tokens: Repository<JoinToken>;
   /** Concurrent redemptions share one UPDATE and one commit (see BATCH_REDEEM_SQL). */
-  private readonly redemptions: GroupCommit<RedemptionRequest, GrantedUse | undefined>;
+  private readonly redemptions: GroupCommit<RedemptionRequest, RedemptionOutcome>;
 
   constructor(@Inject(DataSource) private readonly dataSource: DataSource) {
     this.tokens = dataSource.getRepository(JoinToken);
@@ -159,7 +160,7 @@ export class JoinTokensService {
       throw this.refuse('unknown', 'join token not recognised');
     }
     const tokenHash = hashJoinToken(token);
-    const granted = (await this.redemptions.submit({ tokenHash, now })) ?? (await this.redeemAlone(tokenHash, now));
+    const granted = await this.settle(await this.redemptions.submit({ tokenHash, now }), tokenHash, now);
     this.logger.log({
       msg: 'redeemed a join token',
       id: granted.id,
@@ -171,13 +172,26 @@ export class JoinTokensService {
     return { tokenId: granted.id, namespace: granted.namespace, serviceAccount: granted.serviceAccount };
   }
 
+  /** The use a batch granted, the reason it was refused, or the answer of a retry alone. */
+  private async settle(outcome: RedemptionOutcome, tokenHash: string, now: Date): Promise<GrantedUse> {
+    if (outcome.kind === 'granted') return outcome.use;
+    if (outcome.kind === 'refused') throw await this.explainRefusal(tokenHash, now);
+    return this.redeemAlone(tokenHash, now);
+  }
+
   /**
-   * One statement for a whole batch; `undefined` for the requests it granted nothing. If the
-   * statement fails, every request of the batch is retried alone, as before batching: one
-   * broken batch never refuses requests that would have succeeded on their own.
+   * One statement for a whole batch. A batch of one uses the one-row UPDATE, which costs
+   * PostgreSQL half as much as the batched one does for a single request. If the statement
+   * fails, every request of the batch is retried alone, as before batching: one broken batch
+   * never refuses requests that would have succeeded on their own.
    */
-  private async redeemBatch(batch: readonly RedemptionRequest[]): Promise<(GrantedUse | undefined)[]> {
+  private async redeemBatch(batch: readonly RedemptionRequest[]): Promise<RedemptionOutcome[]> {
     try {
+      const [only] = batch;
+      if (batch.length === 1 && only) {
+        const use = await this.redeemOne(only.tokenHash, only.now);
+        return [use ? { kind: 'granted', use } : { kind: 'refused' }];
+      }
       const result: unknown = await this.dataSource.query(BATCH_REDEEM_SQL, [
         batch.map((request) => request.tokenHash),
         batchClock(batch),
@@ -189,15 +203,22 @@ export class JoinTokensService {
         requests: batch.length,
         reason: error instanceof Error ? error.message : String(error),
       });
-      return batch.map(() => undefined);
+      return batch.map(() => ({ kind: 'alone' }));
     }
   }
 
   /** The one-request path: check and count in one UPDATE, or explain the refusal. */
   private async redeemAlone(tokenHash: string, now: Date): Promise<GrantedUse> {
+    const use = await this.redeemOne(tokenHash, now);
+    if (!use) throw await this.explainRefusal(tokenHash, now);
+    return use;
+  }
+
+  /** One UPDATE that checks and counts one use; undefined when the token is not usable. */
+  private async redeemOne(tokenHash: string, now: Date): Promise<GrantedUse | undefined> {
     const result: unknown = await this.dataSource.query(REDEEM_SQL, [tokenHash, now]);
     const row = returnedRows<RedeemedRow>(result)[0];
-    if (!row) throw await this.explainRefusal(tokenHash, now);
+    if (!row) return undefined;
     return {
       id: row.id,
       namespace: row.namespace,
