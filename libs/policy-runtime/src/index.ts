@@ -15,8 +15,10 @@ export {
 export {
   buildInput,
   inputFromAttributes,
+  normaliseRequestPath,
   parseBody,
   parsePathAndQuery,
+  socketAddress,
   workloadIdentity,
   InputError,
   type HttpRequestDescription,
@@ -33,6 +35,7 @@ export {
   type OpaCapabilities,
 } from './capabilities';
 export { readTar, readWasmBundle, type WasmBundle } from './bundle';
+export { MASKED, maskSecretHeaders, SECRET_HEADERS } from './masking';
 
 import { HOST_BUILTINS } from './builtins';
 import { LANGUAGE_BUILTINS, NATIVE_WASM_BUILTINS, SDK_BUILTINS } from './capabilities';

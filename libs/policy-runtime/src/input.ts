@@ -160,3 +160,27 @@ export function buildInput(request: HttpRequestDescription): Record<string, unkn
   }
   return inputFromAttributes(attributes);
 }
+
+/**
+ * The path as Istio's default `pathNormalization` (BASE) hands it to authorization: dot segments
+ * removed as RFC 3986 section 5.2.4 says (`/a/../admin` → `/admin`); the query is kept as is.
+ */
+export function normaliseRequestPath(path: string): string {
+  const q = path.search(/[?#]/);
+  const [raw, rest] = q < 0 ? [path, ''] : [path.slice(0, q), path.slice(q)];
+  const out: string[] = [];
+  const segments = raw.split('/').slice(1);
+  segments.forEach((segment, i) => {
+    const last = i === segments.length - 1;
+    if (segment === '..') out.pop();
+    if (segment === '.' || segment === '..') {
+      if (last) out.push('');
+    } else out.push(segment);
+  });
+  return `/${out.join('/')}${rest}`;
+}
+
+/** Envoy's `Address` (`socketAddress`) as ext_authz attributes carry it; unknown parts left out. */
+export function socketAddress(address: string | undefined, port: number | undefined): Record<string, unknown> {
+  return { socketAddress: { ...(address ? { address } : {}), ...(port ? { portValue: port } : {}) } };
+}

@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { BowlineError, type FieldProblem, Kinds } from '#libs/errors';
-import { buildInput, InputError, workloadIdentity } from '#libs/policy-runtime';
+import { buildInput, InputError, normaliseRequestPath, socketAddress, workloadIdentity } from '#libs/policy-runtime';
 
 /** A validated `POST /v1/authorization/check` body. */
 export interface AuthorizationCheck {
@@ -131,29 +131,6 @@ export function parseAuthorizationCheck(body: unknown): AuthorizationCheck {
 }
 
 /**
- * The path as Istio's default `pathNormalization` (BASE) hands it to authorization: dot segments
- * removed as RFC 3986 section 5.2.4 says (`/a/../admin` → `/admin`); the query is kept as is.
- */
-export function normaliseRequestPath(path: string): string {
-  const q = path.search(/[?#]/);
-  const [raw, rest] = q < 0 ? [path, ''] : [path.slice(0, q), path.slice(q)];
-  const out: string[] = [];
-  const segments = raw.split('/').slice(1);
-  segments.forEach((segment, i) => {
-    const last = i === segments.length - 1;
-    if (segment === '..') out.pop();
-    if (segment === '.' || segment === '..') {
-      if (last) out.push('');
-    } else out.push(segment);
-  });
-  return `/${out.join('/')}${rest}`;
-}
-
-const socket = (address: string | undefined, port: number | undefined) => ({
-  socketAddress: { ...(address ? { address } : {}), ...(port ? { portValue: port } : {}) },
-});
-
-/**
  * The input document: opa-envoy-plugin's (as Envoy's ext_authz would describe the request),
  * plus what Istio's sidecar knows besides: `bowline.source` (namespace from the principal,
  * remote IP), `bowline.destination` (the workload: namespace, labels, port) and
@@ -176,11 +153,12 @@ export function authorizationInput(check: AuthorizationCheck): Record<string, un
   }
   const attributes = input.attributes as Obj;
   const { source, destination } = check;
-  if (source.ip) attributes.source = { ...(attributes.source as Obj | undefined), address: socket(source.ip, 0) };
+  if (source.ip)
+    attributes.source = { ...(attributes.source as Obj | undefined), address: socketAddress(source.ip, 0) };
   if (destination.ip || destination.port) {
     attributes.destination = {
       ...(attributes.destination as Obj | undefined),
-      address: socket(destination.ip, destination.port),
+      address: socketAddress(destination.ip, destination.port),
     };
   }
   if (check.connection.sni) attributes.tlsSession = { sni: check.connection.sni };

@@ -6,7 +6,8 @@ import { toolPath } from '#libs/testing';
 import { OpaCliCompiler } from '../compiler/opa-cli.compiler';
 import type { PolicyConfig } from '../config';
 import type { AuthorizationDecision } from './authorization-engine';
-import { authorizationInput, normaliseRequestPath, parseAuthorizationCheck } from './check-input';
+import { normaliseRequestPath } from '#libs/policy-runtime';
+import { authorizationInput, parseAuthorizationCheck } from './check-input';
 import { ISTIO_AUTHZ_ENTRYPOINT, ISTIO_AUTHZ_REGO } from './istio-authz.rego';
 import { normalisePolicy } from './normalise';
 

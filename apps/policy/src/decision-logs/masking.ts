@@ -1,8 +1,6 @@
-/** What a masked value is replaced with. */
-export const MASKED = '[masked]';
+import { MASKED, maskSecretHeaders } from '#libs/policy-runtime';
 
-/** Headers whose values are always masked, wherever headers appear (names compared case-insensitively). */
-export const SECRET_HEADERS: readonly string[] = ['authorization', 'cookie', 'set-cookie', 'proxy-authorization'];
+export { MASKED };
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -16,13 +14,7 @@ export function pointerTokens(pointer: string): string[] {
 }
 
 function maskHeaderValues(headers: unknown): unknown {
-  if (!isObject(headers)) return headers;
-  return Object.fromEntries(
-    Object.entries(headers).map(([name, value]) => [
-      name,
-      SECRET_HEADERS.includes(name.toLowerCase()) ? MASKED : value,
-    ]),
-  );
+  return isObject(headers) ? maskSecretHeaders(headers) : headers;
 }
 
 /** A copy of `doc` with the value at `tokens` replaced by MASKED; `doc` itself (the same object) when nothing is there. */

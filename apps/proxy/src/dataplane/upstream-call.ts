@@ -112,11 +112,12 @@ export function sendHttp1(
       reject(classify(error, connected));
     };
     req.on('socket', (socket: Socket) => {
-      if (!socket.connecting && !options.tls) connected = true;
-      else if (!socket.connecting && options.tls && (socket as Socket & { encrypted?: boolean }).encrypted) {
-        connected = (socket as unknown as { _secureEstablished?: boolean })._secureEstablished !== false;
+      // A pooled socket is already connected (and, for mTLS, past its handshake); a new one is
+      // still connecting when the request gets it.
+      if (!socket.connecting) {
+        connected = true;
+        return;
       }
-      if (connected) return;
       const connectTimer = setTimeout(
         () => req.destroy(new UpstreamFailure('connect', `connect timeout after ${options.connectTimeoutMs} ms`)),
         options.connectTimeoutMs,

@@ -1,4 +1,5 @@
 import type { Logger } from '#libs/logging';
+import { maskSecretHeaders } from '#libs/policy-runtime';
 
 /** One entry of `POST /v1/decision-logs`: OPA's decision log fields plus Bowline's. */
 export interface DecisionLogEntry {
@@ -16,23 +17,14 @@ export interface DecisionLogEntry {
   metrics?: Record<string, number>;
 }
 
-/** Headers whose values never leave the proxy (the policy service masks the same ones on ingest). */
-export const SECRET_HEADERS: readonly string[] = ['authorization', 'cookie', 'set-cookie', 'proxy-authorization'];
-export const MASKED = '[masked]';
-
-/** A copy of `input` with the values of SECRET_HEADERS in `attributes.request.http.headers` masked. */
+/** A copy of `input` with the values of the secret headers (libs/policy-runtime SECRET_HEADERS) in `attributes.request.http.headers` masked. */
 export function maskInput(input: Record<string, unknown>): Record<string, unknown> {
   const attributes = input.attributes as Record<string, unknown> | undefined;
   const request = attributes?.request as Record<string, unknown> | undefined;
   const http = request?.http as Record<string, unknown> | undefined;
   const headers = http?.headers as Record<string, unknown> | undefined;
   if (!attributes || !request || !http || !headers) return input;
-  const masked = Object.fromEntries(
-    Object.entries(headers).map(([name, value]) => [
-      name,
-      SECRET_HEADERS.includes(name.toLowerCase()) ? MASKED : value,
-    ]),
-  );
+  const masked = maskSecretHeaders(headers);
   return { ...input, attributes: { ...attributes, request: { ...request, http: { ...http, headers: masked } } } };
 }
 

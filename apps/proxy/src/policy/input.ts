@@ -1,4 +1,4 @@
-import { buildInput, workloadIdentity } from '#libs/policy-runtime';
+import { buildInput, normaliseRequestPath, socketAddress, workloadIdentity } from '#libs/policy-runtime';
 import type { AuthorizationRequest } from '../dataplane/authorization';
 
 /** What the proxy knows about its own workload that AuthorizationPolicy selectors match on. */
@@ -16,30 +16,6 @@ export function flattenHeaders(headers: AuthorizationRequest['headers']): Record
   }
   return flat;
 }
-
-/**
- * The path as Istio's default `pathNormalization` (BASE) hands it to authorization: dot
- * segments removed (RFC 3986 5.2.4: `/a/../admin` → `/admin`); the query is kept. The same
- * rule as the policy service's `/v1/authorization/check`.
- */
-export function normaliseRequestPath(path: string): string {
-  const q = path.search(/[?#]/);
-  const [raw, rest] = q < 0 ? [path, ''] : [path.slice(0, q), path.slice(q)];
-  const out: string[] = [];
-  const segments = raw.split('/').slice(1);
-  segments.forEach((segment, i) => {
-    const last = i === segments.length - 1;
-    if (segment === '..') out.pop();
-    if (segment === '.' || segment === '..') {
-      if (last) out.push('');
-    } else out.push(segment);
-  });
-  return `/${out.join('/')}${rest}`;
-}
-
-const socket = (address: string | undefined, port: number | undefined) => ({
-  socketAddress: { ...(address ? { address } : {}), ...(port ? { portValue: port } : {}) },
-});
 
 /**
  * The input document for one inbound request: opa-envoy-plugin's (source principal = the mTLS
@@ -60,12 +36,15 @@ export function requestInput(request: AuthorizationRequest, local: LocalWorkload
   });
   const attributes = input.attributes as Record<string, unknown>;
   if (request.sourceAddress) {
-    attributes.source = { ...(attributes.source as object | undefined), address: socket(request.sourceAddress, 0) };
+    attributes.source = {
+      ...(attributes.source as object | undefined),
+      address: socketAddress(request.sourceAddress, 0),
+    };
   }
   if (request.destinationPort) {
     attributes.destination = {
       ...(attributes.destination as object | undefined),
-      address: socket(undefined, request.destinationPort),
+      address: socketAddress(undefined, request.destinationPort),
     };
   }
   const bowline = input.bowline as Record<string, unknown>;

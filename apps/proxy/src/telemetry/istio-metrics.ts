@@ -204,15 +204,7 @@ export class IstioMetrics implements RequestReporter, TcpReporter {
 
   private httpSeries(record: RequestRecord, flags: string): HttpSeries | undefined {
     const path = this.httpPath;
-    path[0] = record.reporter;
-    path[1] = record.sourceWorkload;
-    path[2] = record.sourceNamespace;
-    path[3] = record.sourcePrincipal;
-    path[4] = record.destinationWorkload;
-    path[5] = record.destinationNamespace;
-    path[6] = record.destinationPrincipal;
-    path[7] = record.destinationService;
-    path[8] = record.destinationServiceName;
+    fillPeerPath(path, record);
     path[9] = record.protocol;
     path[10] = record.responseCode;
     path[11] = record.grpcStatus;
@@ -262,15 +254,7 @@ export class IstioMetrics implements RequestReporter, TcpReporter {
 
   private tcpSeries(fields: TcpLabelFields, flags: string): TcpSeries | undefined {
     const path = this.tcpPath;
-    path[0] = fields.reporter;
-    path[1] = fields.sourceWorkload;
-    path[2] = fields.sourceNamespace;
-    path[3] = fields.sourcePrincipal;
-    path[4] = fields.destinationWorkload;
-    path[5] = fields.destinationNamespace;
-    path[6] = fields.destinationPrincipal;
-    path[7] = fields.destinationService;
-    path[8] = fields.destinationServiceName;
+    fillPeerPath(path, fields);
     path[9] = flags;
     path[10] = fields.connectionSecurityPolicy;
     path[11] = this.workloadKey(fields.sourceLabels);
@@ -468,4 +452,17 @@ function labelKey<L extends string>(labels: Readonly<Record<L, string>>, names: 
 
 function* map<T, U>(items: Iterable<T>, fn: (item: T) => U): Generator<U> {
   for (const item of items) yield fn(item);
+}
+
+/** The first nine series-key parts, shared by HTTP and TCP series: reporter and both peers. */
+function fillPeerPath(path: unknown[], fields: TcpLabelFields): void {
+  path[0] = fields.reporter;
+  path[1] = fields.sourceWorkload;
+  path[2] = fields.sourceNamespace;
+  path[3] = fields.sourcePrincipal;
+  path[4] = fields.destinationWorkload;
+  path[5] = fields.destinationNamespace;
+  path[6] = fields.destinationPrincipal;
+  path[7] = fields.destinationService;
+  path[8] = fields.destinationServiceName;
 }
