@@ -9,6 +9,7 @@ import { createLogger } from '#libs/logging';
 import type { Cluster, Endpoint, MeshConfig, MeshConfigSource, Route } from '../mesh/model';
 import { DEFAULT_LIMITS, EMPTY_MESH_CONFIG } from '../mesh/model';
 import type { RequestRecord } from '../telemetry/types';
+import type { AuthorizationRequest } from './authorization';
 import { InboundListener } from './inbound';
 import { OutboundListener } from './outbound';
 import type { Balancer, OutboundRouting } from './routing';
@@ -147,6 +148,13 @@ describe('data plane: two sidecars over mTLS', () => {
   const serverIdentity = new StaticIdentity(ca.issue('default', 'server'));
   const records: RequestRecord[] = [];
   const reporter = { report: (r: RequestRecord) => records.push(r) };
+  const asked: AuthorizationRequest[] = [];
+  const authorizer = {
+    authorize: (request: AuthorizationRequest) => {
+      asked.push(request);
+      return request.path.startsWith('/forbidden') ? { allowed: false, status: 403 } : { allowed: true };
+    },
+  };
   let app: Server;
   let grpcApp: Http2Server;
   let failing: Server;
@@ -211,6 +219,7 @@ describe('data plane: two sidecars over mTLS', () => {
       local: local('server'),
       logger,
       appHost: '127.0.0.1',
+      authorizer,
     };
     inbound = new InboundListener({ ...inboundDeps, servicePorts: new Map([[8080, appPort]]) });
     inboundPort = await inbound.listen(0, '127.0.0.1');
@@ -237,6 +246,24 @@ describe('data plane: two sidecars over mTLS', () => {
     );
     assert.match(seen.headers['x-request-id'], /^[0-9a-f-]{36}$/);
     assert.equal(seen.headers['x-forwarded-proto'], 'https');
+  });
+
+  it('asks the authorizer with the caller principal and IP address; a denial never reaches the app', async () => {
+    asked.length = 0;
+    const allowed = await call(outboundPort, '/allowed', { host: 'server:8080' });
+    assert.equal(allowed.status, 200);
+    const denied = await call(outboundPort, '/forbidden', { host: 'server:8080' });
+    assert.equal(denied.status, 403);
+    assert.equal(denied.body, 'RBAC: access denied');
+    assert.deepEqual(
+      asked.map((r) => [r.path, r.sourcePrincipal, r.sourceAddress, r.destinationPrincipal]),
+      ['/allowed', '/forbidden'].map((path) => [
+        path,
+        'spiffe://cluster.local/ns/default/sa/client',
+        '127.0.0.1',
+        'spiffe://cluster.local/ns/default/sa/server',
+      ]),
+    );
   });
 
   it('keeps the caller x-request-id and trace headers, and accepts absolute-form proxy requests', async () => {

@@ -47,6 +47,13 @@ export interface InboundDeps {
 interface ConnectionInfo {
   readonly peer?: PeerIdentity;
   readonly servicePort?: number;
+  /** The downstream's IP address (IPv4-mapped IPv6 unwrapped), for `ipBlocks`. */
+  readonly remoteIp?: string;
+}
+
+/** `::ffff:10.0.0.1` → `10.0.0.1`: AuthorizationPolicy CIDRs name IPv4 addresses plainly. */
+function plainIp(address: string | undefined): string | undefined {
+  return address?.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
 }
 
 /** Istio's SNI for a sidecar hop: `outbound_.<port>_.<subset>_.<host>`. */
@@ -166,7 +173,8 @@ export class InboundListener {
     sniffHttp2Preface(socket, (isHttp2) => this.dispatch(socket, isHttp2, {}));
   }
 
-  private dispatch(socket: Socket, isHttp2: boolean, info: ConnectionInfo): void {
+  private dispatch(socket: Socket, isHttp2: boolean, connection: ConnectionInfo): void {
+    const info = { ...connection, remoteIp: plainIp(socket.remoteAddress) };
     if (isHttp2) {
       this.pendingSession = info;
       try {
@@ -283,6 +291,7 @@ export class InboundListener {
         headers: down.headers,
         protocol: down.protocol,
         sourcePrincipal: info.peer?.spiffeId,
+        sourceAddress: info.remoteIp,
         destinationPrincipal: this.deps.tls.spiffeId,
         destinationPort: appPort,
       });
