@@ -17,7 +17,7 @@ import process from 'node:process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { BowlineNotReady, startBowline } from './lib/bowline.mjs';
+import { AUTHZ_POLICY_COUNT, BowlineNotReady, startBowline, startBowlineAuthz } from './lib/bowline.mjs';
 import { makeCertificates } from './lib/certs.mjs';
 import { fortioPath, fortioVersion, runLoad, startEchoServer, stopLoads } from './lib/fortio.mjs';
 import { appView, checkPath, nginxVersion, startDirect, startNginx, startNodePair } from './lib/paths.mjs';
@@ -26,8 +26,14 @@ import { formatSummary, summariseProfile } from './profile-summary.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(HERE, '..', '..');
-const KNOWN_PATHS = ['direct', 'nginx', 'bowline', 'node'];
-const STARTERS = { direct: startDirect, nginx: startNginx, bowline: startBowline, node: startNodePair };
+const KNOWN_PATHS = ['direct', 'nginx', 'bowline', 'bowline-authz', 'node'];
+const STARTERS = {
+  direct: startDirect,
+  nginx: startNginx,
+  bowline: startBowline,
+  'bowline-authz': startBowlineAuthz,
+  node: startNodePair,
+};
 const MB = 1024 * 1024;
 
 const say = (text) => process.stderr.write(`bench/mesh | ${text}\n`);
@@ -56,7 +62,7 @@ function options() {
     out(
       [
         'usage: node bench/mesh/run.mjs [options]',
-        '  --paths direct,nginx,bowline   paths to measure (also: node); direct is always measured',
+        '  --paths direct,nginx,bowline   paths to measure (also: bowline-authz, node); direct is always measured',
         '  --quick                        5 s runs, 1 s warm-up (smoke test)',
         '  --cpu-prof                     run the Node proxies under --cpu-prof and summarise the profiles',
         '  --rounds N                     repeat every run N times, interleaved; report medians (default 1)',
@@ -312,6 +318,23 @@ function report(opts, agg, failures, profiles) {
           `(${times(r.maxQps)}: ${verdict(r.maxQps >= 0.6)}); RSS < 60 MB per sidecar (peak ${f1(peak)} MB: ${verdict(peak < 60)}).`,
       );
     }
+  }
+  if (by.bowline && by['bowline-authz']) {
+    const [off, on] = [by.bowline, by['bowline-authz']];
+    const share = (key) => `${((on.fixed[key] / off.fixed[key] - 1) * 100).toFixed(1)}%`;
+    lines.push(
+      '',
+      `### Authorization on vs off (bowline-authz: the server sidecar evaluates ${AUTHZ_POLICY_COUNT} AuthorizationPolicies per request, decision logs on)`,
+      '',
+      '| metric | bowline-authz ÷ bowline | authorization adds | goal |',
+      '| --- | ---: | ---: | --- |',
+      `| added p50 | ${times(on.fixed.addedP50 / off.fixed.addedP50)} | ${share('addedP50')} | < 10% |`,
+      `| added p90 | ${times(on.fixed.addedP90 / off.fixed.addedP90)} | ${share('addedP90')} | < 10% |`,
+      `| added p99 | ${times(on.fixed.addedP99 / off.fixed.addedP99)} | ${share('addedP99')} | < 10% |`,
+      `| p50 end to end | ${times(on.fixed.p50 / off.fixed.p50)} | ${share('p50')} | < 10% |`,
+      `| max throughput | ${times(on.max.qps / off.max.qps)} | – | – |`,
+      `| pair CPU per 1,000 rps | ${times(on.fixed.pairCoresPer1kRps / off.fixed.pairCoresPer1kRps)} | – | – |`,
+    );
   }
   for (const [name, message] of Object.entries(failures))
     lines.push('', `**${name}: not measured.** ${message.split('\n')[0].replace(/; its log .*$/, '.')}`);

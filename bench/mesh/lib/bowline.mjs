@@ -3,6 +3,9 @@
 //   with the migration CLI → Citadel → trust bundle + two join tokens (default/client,
 //   default/server) → two `node dist/apps/proxy/src/main.js`, configured by PROXY_* variables
 //   and a static bootstrap file (no Pilot).
+// bowline-authz is the same pair with authorization on: Galley and the policy service run too,
+// AUTHZ_POLICY_COUNT AuthorizationPolicies select the server workload, and the server sidecar
+// enforces them in process (PROXY_POLICY_URL, decision logs on, as a user would run it).
 import { Buffer } from 'node:buffer';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -19,6 +22,39 @@ export const CLUSTER = `outbound|${SERVICE_PORT}||${SERVICE_HOST}`;
 export const LISTENER = `${SERVICE_HOST}:${SERVICE_PORT}`;
 const ADMIN_TOKEN = `bench-mesh-admin-${randomBytes(16).toString('hex')}`;
 const PROXY_ADMIN_TOKEN = `bench-mesh-proxy-${randomBytes(16).toString('hex')}`;
+
+/** How many AuthorizationPolicies the bowline-authz path's server sidecar evaluates per request. */
+export const AUTHZ_POLICY_COUNT = 20;
+
+/**
+ * An RBAC set in the spirit of bench/policy: one ALLOW per caller service account and path
+ * prefix (the bench's client is allowed POST /echo and GET /debug), and every fifth a DENY that
+ * the bench's requests do not match, so a request is checked against the whole set.
+ */
+export function authorizationPolicies(count = AUTHZ_POLICY_COUNT) {
+  const docs = [];
+  for (let i = 0; i < count; i++) {
+    const mine = i === count - 1;
+    const deny = !mine && i % 5 === 4;
+    const rule = mine
+      ? {
+          from: [{ source: { principals: ['cluster.local/ns/default/sa/client'] } }],
+          to: [{ operation: { methods: ['POST', 'GET'], paths: ['/echo*', '/debug'] } }],
+        }
+      : {
+          from: [{ source: { principals: [`cluster.local/ns/default/sa/caller-${i}`] } }],
+          to: [{ operation: { methods: ['GET'], paths: [`/api/v${i}/*`] } }],
+          when: [{ key: 'request.headers[x-tenant]', values: [`tenant-${i}`] }],
+        };
+    docs.push({
+      apiVersion: 'security.istio.io/v1',
+      kind: 'AuthorizationPolicy',
+      metadata: { name: `bench-${String(i).padStart(2, '0')}`, namespace: 'default' },
+      spec: { selector: { matchLabels: { app: 'server' } }, action: deny ? 'DENY' : 'ALLOW', rules: [rule] },
+    });
+  }
+  return docs;
+}
 
 /** The bench could not start Bowline's pair; `message` says what and what to do. */
 export class BowlineNotReady extends Error {}
@@ -105,12 +141,19 @@ function requireBuilt(root, file) {
  * Starts everything Bowline's pair needs and returns a Path (see paths.mjs) whose stop() also
  * stops Citadel, drops the database and stops an embedded PostgreSQL.
  */
-export async function startBowline({ root, tmp, appPort, cpuProfDir, proxyMain, say }) {
-  for (const file of ['dist/apps/citadel/src/main.js', 'dist/libs/db/src/cli.js']) requireBuilt(root, file);
+export function startBowlineAuthz(context) {
+  return startBowline({ ...context, authz: true });
+}
+
+export async function startBowline({ root, tmp, appPort, cpuProfDir, proxyMain, say, authz = false }) {
+  const pathName = authz ? 'bowline-authz' : 'bowline';
+  const services = ['citadel', ...(authz ? ['galley', 'policy'] : [])];
+  for (const file of [...services.map((s) => `dist/apps/${s}/src/main.js`), 'dist/libs/db/src/cli.js'])
+    requireBuilt(root, file);
   const main = proxyMain ? resolve(proxyMain) : join(root, 'dist/apps/proxy/src/main.js');
   if (!existsSync(main))
     throw new BowlineNotReady(`${main} is missing: run \`npm run build\` first (or measure --paths direct,nginx)`);
-  const dir = join(tmp, 'bowline');
+  const dir = join(tmp, pathName);
   mkdirSync(dir, { recursive: true });
   const cleanups = [];
   const stopAll = async () => {
@@ -180,6 +223,7 @@ export async function startBowline({ root, tmp, appPort, cpuProfDir, proxyMain, 
     if (bundle.status !== 200) throw new Error(`Citadel trust bundle: HTTP ${bundle.status} ${bundle.body}`);
     const rootsFile = join(dir, 'trust-bundle.pem');
     writeFileSync(rootsFile, bundle.body);
+    const policyAdminPort = authz ? await startAuthorization({ root, dir, basePath, dbUrl, cleanups, citadel }) : 0;
     const mint = async (serviceAccount) => {
       const body = JSON.stringify({ namespace: 'default', serviceAccount, ttlSeconds: 3600, maxUses: 10 });
       const res = await httpRequest({
@@ -231,6 +275,11 @@ export async function startBowline({ root, tmp, appPort, cpuProfDir, proxyMain, 
       if (role === 'server') {
         env.PROXY_SERVICE = 'server';
         env.PROXY_SERVICE_PORTS = `${SERVICE_PORT}:${appPort}`;
+        env.PROXY_LABELS = 'app=server';
+        if (authz) {
+          env.PROXY_POLICY_URL = `http://127.0.0.1:${policyAdminPort}`;
+          env.PROXY_POLICY_TOKEN = ADMIN_TOKEN;
+        }
       }
       writeFileSync(
         join(dir, `${role}.env`),
@@ -273,7 +322,7 @@ export async function startBowline({ root, tmp, appPort, cpuProfDir, proxyMain, 
       }
       throw new BowlineNotReady(
         [
-          `Bowline's sidecar pair did not become ready: ${error.message.split('\n')[0].replace(/; its log .*$/, '')}.`,
+          `Bowline's sidecar pair (${pathName}) did not become ready: ${error.message.split('\n')[0].replace(/; its log .*$/, '')}.`,
           ...readyAnswers,
           `  client sidecar log (${sidecars.client.logFile}) ends:\n${indent(logSummary(sidecars.client.logFile))}`,
           `  server sidecar log (${sidecars.server.logFile}) ends:\n${indent(logSummary(sidecars.server.logFile))}`,
@@ -283,7 +332,7 @@ export async function startBowline({ root, tmp, appPort, cpuProfDir, proxyMain, 
       );
     }
     return {
-      name: 'bowline',
+      name: pathName,
       port: ports.client.outbound,
       headers,
       proxies: [
@@ -305,6 +354,77 @@ export async function startBowline({ root, tmp, appPort, cpuProfDir, proxyMain, 
     await stopAll();
     throw error;
   }
+}
+
+/**
+ * Galley and the policy service on the bench's database, the AuthorizationPolicies applied
+ * through Galley's REST API, and the policy service serving a bundle for namespace default.
+ * Returns the policy service's admin port.
+ */
+async function startAuthorization({ root, dir, basePath, dbUrl, cleanups, citadel }) {
+  const ports = {
+    galleyGrpc: await freePort(),
+    galleyAdmin: await freePort(),
+    policyGrpc: await freePort(),
+    policyAdmin: await freePort(),
+  };
+  const common = { PATH: basePath, BOWLINE_BIND_ADDRESS: '127.0.0.1', DATABASE_URL: dbUrl.toString() };
+  const galley = startProcess('galley', process.execPath, [join(root, 'dist/apps/galley/src/main.js')], {
+    cwd: root,
+    logFile: join(dir, 'galley.log'),
+    env: {
+      ...common,
+      GALLEY_GRPC_PORT: String(ports.galleyGrpc),
+      GALLEY_ADMIN_PORT: String(ports.galleyAdmin),
+      BOWLINE_ADMIN_TOKEN: ADMIN_TOKEN,
+    },
+  });
+  cleanups.push(() => galley.stop());
+  const policy = startProcess('policy', process.execPath, [join(root, 'dist/apps/policy/src/main.js')], {
+    cwd: root,
+    logFile: join(dir, 'policy.log'),
+    env: {
+      ...common,
+      POLICY_GRPC_PORT: String(ports.policyGrpc),
+      POLICY_ADMIN_PORT: String(ports.policyAdmin),
+      POLICY_GALLEY_ADDRESS: `127.0.0.1:${ports.galleyGrpc}`,
+      POLICY_OPA_PATH: join(root, '.tools', 'opa'),
+      BOWLINE_ADMIN_TOKEN: ADMIN_TOKEN,
+    },
+  });
+  cleanups.push(() => policy.stop());
+  const processes = [citadel, galley, policy];
+  for (const [what, port] of [
+    ['Galley', ports.galleyAdmin],
+    ['the policy service', ports.policyAdmin],
+  ])
+    await waitUntil(async () => (await httpRequest({ port, path: '/readyz' })).status === 200, {
+      processes,
+      what: `${what} /readyz`,
+      timeoutMs: 60_000,
+    });
+  const auth = { authorization: `Bearer ${ADMIN_TOKEN}` };
+  const body = JSON.stringify(authorizationPolicies());
+  const applied = await httpRequest({
+    port: ports.galleyAdmin,
+    path: '/v1/resources:apply',
+    method: 'POST',
+    headers: { ...auth, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+    body,
+  });
+  if (applied.status !== 200) throw new Error(`Galley apply: HTTP ${applied.status} ${applied.body}`);
+  await waitUntil(
+    async () => {
+      const res = await httpRequest({
+        port: ports.policyAdmin,
+        path: '/v1/bundles/authz?namespace=default',
+        headers: auth,
+      });
+      return res.status === 200 && JSON.parse(res.body.toString()).istio?.policies?.length === AUTHZ_POLICY_COUNT;
+    },
+    { processes, what: `a policy bundle with ${AUTHZ_POLICY_COUNT} AuthorizationPolicies`, timeoutMs: 60_000 },
+  );
+  return ports.policyAdmin;
 }
 
 function indent(text) {
