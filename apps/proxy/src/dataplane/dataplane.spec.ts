@@ -254,7 +254,7 @@ describe('data plane: two sidecars over mTLS', () => {
     assert.equal(allowed.status, 200);
     const denied = await call(outboundPort, '/forbidden', { host: 'server:8080' });
     assert.equal(denied.status, 403);
-    assert.equal(denied.body, 'RBAC: access denied');
+    assert.equal(denied.body, 'RBAC: access denied\n');
     assert.deepEqual(
       asked.map((r) => [r.path, r.sourcePrincipal, r.sourceAddress, r.destinationPrincipal]),
       ['/allowed', '/forbidden'].map((path) => [
