@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { InterceptingCall, type Interceptor } from '@grpc/grpc-js';
 import pino from 'pino';
 import { createRootCa, PkiError } from '#libs/pki';
-import { freePort } from '#libs/testing';
+import { freePort, until } from '#libs/testing';
 import { ProxyError } from './errors';
 import { WorkloadIdentity, type WorkloadIdentityOptions } from './workload-identity';
 
@@ -47,29 +47,38 @@ describe('WorkloadIdentity without Citadel', () => {
     const lines: string[] = [];
     const attempts: string[] = [];
     const identity = new WorkloadIdentity(options(`127.0.0.1:${await freePort()}`, lines, attempts));
-    let settled = false;
-    const started = identity.start().finally(() => (settled = true));
-    assert.equal(identity.start(), identity.start(), 'start() twice is the same wait');
+    try {
+      let settled = false;
+      const started = identity.start().finally(() => (settled = true));
+      assert.equal(identity.start(), identity.start(), 'start() twice is the same wait');
 
-    await new Promise((resolve) => setTimeout(resolve, 1_700));
-    // 200 + 400 + 800 ms (+/- 20%) of backoff: 3 to 5 attempts, not a tight loop.
-    assert.ok(attempts.length >= 3 && attempts.length <= 5, `${attempts.length} attempts`);
-    assert.ok(attempts.every((path) => path === '/istio.v1.auth.IstioCertificateService/CreateCertificate'));
-    assert.equal(settled, false, 'start() is still waiting');
-    assert.equal(identity.current(), undefined);
-    assert.equal(identity.trustDomain(), undefined);
-    const status = identity.status();
-    assert.match(status.lastError ?? '', /Citadel is unreachable \(UNAVAILABLE\)/);
-    assert.ok(status.nextRenewal && status.nextRenewal.getTime() > Date.now() - 50, 'a retry is scheduled');
-    assert.equal(status.eventsConnected, false);
+      const first = Date.now();
+      await until('three CreateCertificate attempts', async () => (attempts.length >= 3 ? true : undefined));
+      // Backoff 200 ms, then 400 ms (each -20% at worst): not a tight loop. Load only adds time.
+      const elapsed = Date.now() - first;
+      assert.ok(elapsed >= 160 + 320 - 20, `3 attempts took only ${elapsed} ms`);
+      assert.ok(attempts.every((path) => path === '/istio.v1.auth.IstioCertificateService/CreateCertificate'));
+      assert.equal(settled, false, 'start() is still waiting');
+      assert.equal(identity.current(), undefined);
+      assert.equal(identity.trustDomain(), undefined);
+      const status = identity.status();
+      assert.match(status.lastError ?? '', /Citadel is unreachable \(UNAVAILABLE\)/);
+      assert.ok(status.nextRenewal && status.nextRenewal.getTime() > Date.now() - 50, 'a retry is scheduled');
+      assert.equal(status.eventsConnected, false);
 
-    identity.stop();
-    await assert.rejects(started, (error: unknown) => error instanceof ProxyError && error.code === 'IDENTITY_STOPPED');
-    await assert.rejects(identity.rotateNow('after stop'), ProxyError);
-    const count = attempts.length;
-    await new Promise((resolve) => setTimeout(resolve, 600));
-    assert.equal(attempts.length, count, 'no attempt after stop()');
-    assert.equal(lines.join('').includes('bjt_secret-join-token-never-logged'), false);
+      identity.stop();
+      await assert.rejects(
+        started,
+        (error: unknown) => error instanceof ProxyError && error.code === 'IDENTITY_STOPPED',
+      );
+      await assert.rejects(identity.rotateNow('after stop'), ProxyError);
+      const count = attempts.length;
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      assert.equal(attempts.length, count, 'no attempt after stop()');
+      assert.equal(lines.join('').includes('bjt_secret-join-token-never-logged'), false);
+    } finally {
+      identity.stop();
+    }
   });
 
   it('rotateNow() reports a failed attempt at once and leaves a retry scheduled', async () => {
