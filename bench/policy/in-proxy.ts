@@ -1,12 +1,14 @@
 /**
  * In-proxy authorization cost: `PolicyAuthorizer.authorize()` as the inbound listener calls it
- * for every request (input building, the Istio AuthorizationPolicy module over ~20 policies,
- * then an opa-envoy-plugin Rego policy; decision logging to an in-memory sink).
+ * for every request (input building, the Istio AuthorizationPolicy module generated for ~20
+ * policies, then an opa-envoy-plugin Rego policy; decision logging to an in-memory sink).
  *
  *   npm run build && node dist/bench/policy/in-proxy.js [iterations]
  *
  * Prints p50/p99/max in microseconds for the AuthorizationPolicy-only bundle and for the
- * bundle with a Rego policy. Numbers, never assertions.
+ * bundle with a Rego policy, where one decision's time goes (each step timed alone), and the
+ * same-run baseline: OPA's own evaluator on the same module and input (`opa bench` per op,
+ * `opa eval --metrics` eval time), with the ratios. Numbers, never assertions.
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -16,12 +18,13 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import pino from 'pino';
-import { readWasmBundle } from '#libs/policy-runtime';
+import { istioAttributes, PolicyRuntime, readWasmBundle } from '#libs/policy-runtime';
 import { toolPath } from '#libs/testing';
-import { ISTIO_AUTHZ_ENTRYPOINT, ISTIO_AUTHZ_REGO } from '../../apps/policy/src/authorization/istio-authz.rego';
+import { generateIstioAuthz } from '../../apps/policy/src/authorization/istio-authz.codegen';
 import { normalisePolicy } from '../../apps/policy/src/authorization/normalise';
 import type { AuthorizationRequest } from '../../apps/proxy/src/dataplane/authorization';
 import { BUNDLE_FORMAT, parseBundle } from '../../apps/proxy/src/policy/bundle';
+import { requestInput } from '../../apps/proxy/src/policy/input';
 import { PolicyAuthorizer } from '../../apps/proxy/src/policy/policy-authorizer';
 
 const run = promisify(execFile);
@@ -94,16 +97,42 @@ function module(wasm: Buffer) {
   return { wasm: wasm.toString('base64'), wasmSha256: createHash('sha256').update(wasm).digest('hex') };
 }
 
-function percentiles(samples: number[]) {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-  return { p50: at(0.5).toFixed(1), p99: at(0.99).toFixed(1), max: sorted[sorted.length - 1].toFixed(1) };
+const LOCAL = { namespace: 'default', labels: { app: 'server' } };
+const REQUEST: AuthorizationRequest = {
+  method: 'GET',
+  path: '/items?limit=10',
+  host: 'server:8080',
+  headers: { host: 'server:8080', 'user-agent': 'curl/8', 'x-request-id': 'abc', authorization: 'Bearer t' },
+  protocol: 'HTTP/1.1',
+  sourcePrincipal: 'spiffe://cluster.local/ns/default/sa/client',
+  destinationPrincipal: 'spiffe://cluster.local/ns/default/sa/server',
+  destinationPort: 8080,
+};
+
+interface Percentiles {
+  p50: number;
+  p99: number;
+  max: number;
 }
 
-async function measure(label: string, withRego: boolean, istio: Buffer, rego: Buffer, iterations: number) {
+/** Per-call wall time of `fn` in µs, after a warm-up. */
+function timed(iterations: number, fn: () => unknown): Percentiles {
+  for (let i = 0; i < 1000; i++) fn();
+  const samples: number[] = [];
+  for (let i = 0; i < iterations; i++) {
+    const started = performance.now();
+    fn();
+    samples.push((performance.now() - started) * 1000);
+  }
+  samples.sort((a, b) => a - b);
+  const at = (q: number) => samples[Math.min(samples.length - 1, Math.floor(q * samples.length))];
+  return { p50: at(0.5), p99: at(0.99), max: samples[samples.length - 1] };
+}
+
+async function authorizer(istio: Buffer, headers: string[], rego: Buffer | null): Promise<PolicyAuthorizer> {
   const list = policies();
   const authz = new PolicyAuthorizer({
-    local: { namespace: 'default', labels: { app: 'server' } },
+    local: LOCAL,
     logger: pino({ level: 'silent' }),
     reporter: 'bench',
     decisions: { record: () => undefined },
@@ -114,46 +143,83 @@ async function measure(label: string, withRego: boolean, istio: Buffer, rego: Bu
       revision: 'bench',
       namespace: 'default',
       istio: {
-        entrypoint: ISTIO_AUTHZ_ENTRYPOINT,
+        entrypoint: 'bowline/istio/authz/decision',
         ...module(istio),
-        data: { istio: { policies: list } },
+        data: {},
+        headers,
         version: 1,
         policies: list.map((p) => p.id),
       },
-      policy: withRego
-        ? { name: 'bench', revision: 1, entrypoint: 'envoy/authz/allow', ...module(rego), data: {} }
-        : null,
+      policy: rego ? { name: 'bench', revision: 1, entrypoint: 'envoy/authz/allow', ...module(rego), data: {} } : null,
     }),
   );
-  const request: AuthorizationRequest = {
-    method: 'GET',
-    path: '/items?limit=10',
-    host: 'server:8080',
-    headers: { host: 'server:8080', 'user-agent': 'curl/8', 'x-request-id': 'abc', authorization: 'Bearer t' },
-    protocol: 'HTTP/1.1',
-    sourcePrincipal: 'spiffe://cluster.local/ns/default/sa/client',
-    destinationPrincipal: 'spiffe://cluster.local/ns/default/sa/server',
-    destinationPort: 8080,
-  };
-  for (let i = 0; i < 500; i++) authz.authorize(request);
-  const samples: number[] = [];
-  let allowed = 0;
-  for (let i = 0; i < iterations; i++) {
-    const started = performance.now();
-    if (authz.authorize(request).allowed) allowed += 1;
-    samples.push((performance.now() - started) * 1000);
+  if (!authz.authorize(REQUEST).allowed) throw new Error('the bench request must be allowed');
+  return authz;
+}
+
+/** OPA's own evaluator (Go, prepared query) on the same module and input: `opa bench` and `opa eval --metrics`. */
+async function opaBaseline(rego: string, input: unknown): Promise<{ benchMicros: number; evalP50Micros: number }> {
+  const dir = mkdtempSync(join(tmpdir(), 'bowline-bench-in-proxy-opa-'));
+  writeFileSync(join(dir, 'authz.rego'), rego);
+  writeFileSync(join(dir, 'input.json'), JSON.stringify(input));
+  const args = ['-d', join(dir, 'authz.rego'), '-i', join(dir, 'input.json'), 'data.bowline.istio.authz.decision'];
+  const opa = toolPath('opa');
+  const { stdout } = await run(opa, ['bench', '--format', 'json', ...args], { maxBuffer: 16 << 20 });
+  const bench = JSON.parse(stdout) as { N: number; T: number };
+  const evals: number[] = [];
+  for (let i = 0; i < 20; i++) {
+    const { stdout: out } = await run(opa, ['eval', '--metrics', '--format', 'json', ...args]);
+    evals.push((JSON.parse(out) as { metrics: { timer_rego_query_eval_ns: number } }).metrics.timer_rego_query_eval_ns);
   }
-  process.stdout.write(`${label}: ${JSON.stringify({ iterations, allowed, ...percentiles(samples) })} µs\n`);
+  evals.sort((a, b) => a - b);
+  return { benchMicros: bench.T / bench.N / 1000, evalP50Micros: evals[10] / 1000 };
 }
 
 async function main(): Promise<void> {
   const iterations = Number(process.argv[2] ?? 20_000);
+  const generated = generateIstioAuthz(policies());
   const [istio, rego] = await Promise.all([
-    compile(ISTIO_AUTHZ_REGO, ISTIO_AUTHZ_ENTRYPOINT),
+    compile(generated.rego, generated.entrypoint),
     compile(REGO, 'envoy/authz/allow'),
   ]);
-  await measure('authorize() AuthorizationPolicies (20)', false, istio, rego, iterations);
-  await measure('authorize() AuthorizationPolicies (20) + Rego', true, istio, rego, iterations);
+  const only = await authorizer(istio, generated.headers, null);
+  const withRego = await authorizer(istio, generated.headers, rego);
+  const results: [string, Percentiles][] = [
+    ['authorize(), 20 AuthorizationPolicies', timed(iterations, () => only.authorize(REQUEST))],
+    ['authorize(), 20 AuthorizationPolicies + Rego', timed(iterations, () => withRego.authorize(REQUEST))],
+  ];
+  // Where one decision's time goes: each step alone, on the same request.
+  const input = requestInput(REQUEST, LOCAL);
+  const attributes = istioAttributes(input, generated.headers);
+  const runtime = await PolicyRuntime.load(istio, { entrypoint: generated.entrypoint });
+  const steps: [string, Percentiles][] = [
+    ['  requestInput (opa-envoy input document)', timed(iterations, () => requestInput(REQUEST, LOCAL))],
+    ['  istioAttributes (the module input)', timed(iterations, () => istioAttributes(input, generated.headers))],
+    ['  PolicyRuntime.evaluate (wasm, generated module)', timed(iterations, () => runtime.evaluate(attributes))],
+  ];
+  const opa = await opaBaseline(generated.rego, attributes);
+  const fmt = (n: number) => `${n.toFixed(1)} µs`;
+  const line = ([label, p]: [string, Percentiles]) =>
+    `${label.padEnd(50)} p50 ${fmt(p.p50).padStart(9)}  p99 ${fmt(p.p99).padStart(9)}  max ${fmt(p.max).padStart(10)}`;
+  const [ap] = results;
+  process.stdout.write(
+    [
+      `${iterations} decisions each (allowed by default/p0, rule 0; generated module ${generated.rego.length} bytes of Rego)`,
+      ...results.map(line),
+      'where the time goes (each step alone):',
+      ...steps.map(line),
+      `opa bench (Go topdown, prepared query, same module and input): ${fmt(opa.benchMicros)} per op`,
+      `opa eval --metrics timer_rego_query_eval_ns p50:               ${fmt(opa.evalP50Micros)} (one cold evaluation per process)`,
+      `ratios: authorize p50 / opa bench = ${(ap[1].p50 / opa.benchMicros).toFixed(2)}; ` +
+        `authorize p99 / opa bench = ${(ap[1].p99 / opa.benchMicros).toFixed(2)}; ` +
+        `wasm evaluate p50 / opa bench = ${(steps[2][1].p50 / opa.benchMicros).toFixed(2)}; ` +
+        `authorize p50 / opa eval = ${(ap[1].p50 / opa.evalP50Micros).toFixed(2)}`,
+      '',
+    ].join('\n'),
+  );
 }
 
-void main();
+main().catch((error: unknown) => {
+  process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
+  process.exit(1);
+});

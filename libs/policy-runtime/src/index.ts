@@ -44,3 +44,4 @@ import { LANGUAGE_BUILTINS, NATIVE_WASM_BUILTINS, SDK_BUILTINS } from './capabil
 export const SUPPORTED_BUILTINS: readonly string[] = Object.freeze(
   [...new Set([...NATIVE_WASM_BUILTINS, ...LANGUAGE_BUILTINS, ...SDK_BUILTINS, ...HOST_BUILTINS])].sort(),
 );
+export { istioAttributes, type IstioAttributes } from './istio-attributes';

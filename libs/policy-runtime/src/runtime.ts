@@ -7,6 +7,21 @@ import { type Decision, failedDecision, interpretResultSet } from './decision';
 export const DEFAULT_ENTRYPOINT = 'envoy/authz/allow';
 
 const WASM_PAGE_BYTES = 64 * 1024;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** The exports of an OPA wasm module that the single-call evaluation uses (ABI 1.2+). */
+interface OpaEvalExports {
+  opa_eval(
+    reserved: number,
+    entrypoint: number,
+    data: number,
+    input: number,
+    length: number,
+    heap: number,
+    format: number,
+  ): number;
+}
 
 export interface PolicyRuntimeOptions {
   /** The base data document (`data`), set once; `setData` replaces it. */
@@ -82,7 +97,35 @@ export class PolicyRuntime {
     if (!this.entrypoints.includes(entrypoint)) throw new Error(`unknown entrypoint ${JSON.stringify(entrypoint)}`);
     this.nowNs = BigInt(this.now().getTime()) * 1_000_000n;
     this.builtinErrors = [];
-    return this.policy.evaluate(input, entrypoint) as unknown[];
+    if (this.policy.minorVersion < 2) return this.policy.evaluate(input, entrypoint) as unknown[];
+    // As opa-wasm: a falsy input is no input at all.
+    const json = input ? JSON.stringify(input) : '';
+    return this.evalJson(json, (this.policy.entrypoints as Record<string, number>)[entrypoint]);
+  }
+
+  /**
+   * `opa_eval`, the ABI's single call, as opa-wasm's `evaluate` makes it, without its per-call
+   * buffers: the input's JSON is encoded straight into the instance's memory above the data
+   * (the heap is reset there on every call), and the result is read up to its NUL natively.
+   */
+  private evalJson(json: string, entrypoint: number): unknown[] {
+    const { mem, dataAddr } = this.policy;
+    const dataHeapPtr = this.policy.dataHeapPtr as number;
+    const { exports } = this.policy.wasmInstance as unknown as { exports: OpaEvalExports };
+    let length: number;
+    if (dataHeapPtr + json.length * 3 <= mem.buffer.byteLength) {
+      length = encoder.encodeInto(json, new Uint8Array(mem.buffer, dataHeapPtr)).written;
+    } else {
+      const bytes = encoder.encode(json);
+      const missing = dataHeapPtr + bytes.length - mem.buffer.byteLength;
+      if (missing > 0) mem.grow(Math.ceil(missing / WASM_PAGE_BYTES));
+      new Uint8Array(mem.buffer).set(bytes, dataHeapPtr);
+      length = bytes.length;
+    }
+    const inputAddr = length === 0 ? 0 : dataHeapPtr;
+    const result = exports.opa_eval(0, entrypoint, dataAddr, inputAddr, length, dataHeapPtr + length, 0);
+    const memory = new Uint8Array(mem.buffer);
+    return JSON.parse(decoder.decode(memory.subarray(result, memory.indexOf(0, result)))) as unknown[];
   }
 
   /**

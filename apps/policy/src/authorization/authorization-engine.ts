@@ -1,26 +1,29 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import { CLOCK, type Clock, SERVICE_CONFIG } from '#libs/host';
-import { PolicyRuntime } from '#libs/policy-runtime';
-import { POLICY_COMPILER, type PolicyCompiler } from '../compiler/policy-compiler';
+import { istioAttributes, PolicyRuntime } from '#libs/policy-runtime';
 import type { PolicyConfig } from '../config';
 import { AuthorizationMetrics, type DecidedBy } from './authorization.metrics';
 import { AuthorizationNotReady } from './errors';
-import { ISTIO_AUTHZ_ENTRYPOINT, ISTIO_AUTHZ_REGO } from './istio-authz.rego';
+import { IstioAuthzCompiler } from './istio-authz.compiler';
 import { type Finding, type NormalPolicy, normalisePolicy } from './normalise';
 import { AuthorizationPolicySet } from './policy-set';
 
 const COMPILE_RETRY_MIN_MS = 1_000;
 const COMPILE_RETRY_MAX_MS = 30_000;
 
-/** The data in use: built from one version of the set. */
-interface Built {
+/** The module in use: generated from one version of the set, compiled and loaded. */
+interface InUse {
+  runtime: PolicyRuntime;
+  /** The request headers the module reads (the only ones its input carries). */
+  headers: string[];
   version: number;
   builtAt: Date;
   policies: NormalPolicy[];
   findings: Finding[];
+  compiled: { at: Date; opaVersion: string; capabilitiesSha256: string };
 }
 
-/** One decision as the Rego module makes it (see ISTIO_AUTHZ_REGO), or a fail-closed denial. */
+/** One decision as the generated module makes it (see generateIstioAuthz), or a fail-closed denial. */
 export interface AuthorizationDecision {
   allowed: boolean;
   action: 'ALLOW' | 'DENY';
@@ -35,26 +38,27 @@ export interface AuthorizationDecision {
 }
 
 /**
- * Istio AuthorizationPolicies on the policy engine: one static Rego module (compiled once by
- * the OPA CLI, with the same capabilities as user policies, into wasm for libs/policy-runtime)
- * evaluated over the current set as data. A change of the set rebuilds the data after
- * POLICY_AUTHZ_DEBOUNCE; if a rebuild fails the last good data stays in use.
+ * Istio AuthorizationPolicies on the policy engine: each version of the set is generated into
+ * its own Rego module (generateIstioAuthz), compiled by the OPA CLI with the same capabilities
+ * as user policies into wasm for libs/policy-runtime, and swapped in whole. A change of the set
+ * rebuilds after POLICY_AUTHZ_DEBOUNCE; if a rebuild fails the last good module stays in use and
+ * the rebuild is retried with backoff.
  */
 @Injectable()
 export class AuthorizationEngine implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger('IstioAuthz');
-  private runtime?: PolicyRuntime;
-  private compiled?: { at: Date; opaVersion: string; capabilitiesSha256: string };
-  private built?: Built;
+  private inUse?: InUse;
   private compileError: string | null = null;
   private buildError: string | null = null;
   private debounce?: NodeJS.Timeout;
   private retry?: NodeJS.Timeout;
   private retryMs = COMPILE_RETRY_MIN_MS;
+  private building = false;
+  private buildAgain = false;
   private stopped = false;
 
   constructor(
-    @Inject(POLICY_COMPILER) private readonly compiler: PolicyCompiler,
+    @Inject(IstioAuthzCompiler) private readonly compiler: IstioAuthzCompiler,
     @Inject(AuthorizationPolicySet) private readonly set: AuthorizationPolicySet,
     @Inject(SERVICE_CONFIG) private readonly config: PolicyConfig,
     @Inject(CLOCK) private readonly clock: Clock,
@@ -63,7 +67,7 @@ export class AuthorizationEngine implements OnApplicationBootstrap, OnModuleDest
 
   onApplicationBootstrap(): void {
     this.set.onChange(() => this.scheduleRebuild());
-    void this.compile();
+    void this.rebuild();
   }
 
   onModuleDestroy(): void {
@@ -72,37 +76,45 @@ export class AuthorizationEngine implements OnApplicationBootstrap, OnModuleDest
     clearTimeout(this.retry);
   }
 
-  /** What the status endpoint reports about the module and the data in use. */
+  /** What the status endpoint reports about the module and the set in use. */
   get status() {
+    const inUse = this.inUse;
     return {
-      compiledAt: this.compiled?.at.toISOString() ?? null,
-      opaVersion: this.compiled?.opaVersion ?? null,
-      capabilitiesSha256: this.compiled?.capabilitiesSha256 ?? null,
+      compiledAt: inUse?.compiled.at.toISOString() ?? null,
+      opaVersion: inUse?.compiled.opaVersion ?? null,
+      capabilitiesSha256: inUse?.compiled.capabilitiesSha256 ?? null,
       compileError: this.compileError,
-      dataVersion: this.built?.version ?? null,
-      dataBuiltAt: this.built?.builtAt.toISOString() ?? null,
+      dataVersion: inUse?.version ?? null,
+      dataBuiltAt: inUse?.builtAt.toISOString() ?? null,
       buildError: this.buildError,
-      policies: this.built?.policies.length ?? 0,
-      findings: this.built?.findings ?? [],
+      policies: inUse?.policies.length ?? 0,
+      findings: inUse?.findings ?? [],
     };
   }
 
-  /** The findings of the rule `ruleIndex` of `policy` in the data in use. */
+  /** The findings of the rule `ruleIndex` of `policy` in the set in use. */
   findingsFor(policy: string, ruleIndex: number | null): Finding[] {
     const rule = `spec.rules[${ruleIndex}]`;
-    return (this.built?.findings ?? []).filter(
+    return (this.inUse?.findings ?? []).filter(
       (f) => f.policy === policy && (ruleIndex === null || f.path === rule || f.path.startsWith(`${rule}.`)),
     );
   }
 
   /**
-   * Decides `input` against the set in use. Throws AuthorizationNotReady before the module has
-   * compiled or the first set arrived; an evaluation failure is a denial (fail closed).
+   * Decides `input` (the opa-envoy-plugin document of check-input.ts) against the set in use.
+   * Throws AuthorizationNotReady before a first set has arrived and compiled; an evaluation
+   * failure is a denial (fail closed).
    */
   decide(input: Record<string, unknown>): { decision: AuthorizationDecision; durationMicros: number } {
-    if (!this.runtime) throw new AuthorizationNotReady('the authorization module has not compiled yet');
-    if (!this.built) throw new AuthorizationNotReady('no AuthorizationPolicy set has been received from Galley yet');
-    const evaluation = this.runtime.evaluate(input);
+    const inUse = this.inUse;
+    if (!inUse) {
+      throw new AuthorizationNotReady(
+        this.set.state.synced
+          ? 'the authorization module has not compiled yet'
+          : 'no AuthorizationPolicy set has been received from Galley yet',
+      );
+    }
+    const evaluation = inUse.runtime.evaluate(istioAttributes(input, inUse.headers));
     const result = evaluation.result as AuthorizationDecision | undefined;
     if (evaluation.decision.error || !result) {
       const message = evaluation.decision.error?.message ?? 'no decision';
@@ -114,40 +126,33 @@ export class AuthorizationEngine implements OnApplicationBootstrap, OnModuleDest
     return { decision: result, durationMicros: evaluation.durationMicros };
   }
 
-  private async compile(): Promise<void> {
+  private scheduleRebuild(): void {
+    clearTimeout(this.debounce);
+    this.debounce = setTimeout(() => void this.rebuild(), this.config.authzDebounce);
+  }
+
+  /** Builds the current set; a change during a build builds again once it is done. */
+  private async rebuild(): Promise<void> {
+    if (this.building) {
+      this.buildAgain = true;
+      return;
+    }
+    this.building = true;
     try {
-      const compiled = await this.compiler.compile({
-        modules: { 'istio_authz.rego': ISTIO_AUTHZ_REGO },
-        entrypoints: [ISTIO_AUTHZ_ENTRYPOINT],
-      });
-      const runtime = await PolicyRuntime.load(compiled.wasm, {
-        entrypoint: ISTIO_AUTHZ_ENTRYPOINT,
-        data: { istio: { policies: this.built?.policies ?? [] } },
-        now: () => this.clock.now(),
-      });
-      this.runtime = runtime;
-      this.compiled = { at: this.clock.now(), ...compiled };
-      this.compileError = null;
-      this.logger.log({ msg: 'Istio authorization module compiled', opaVersion: compiled.opaVersion });
-      if (this.set.state.synced) this.rebuild();
-    } catch (error) {
-      this.compileError = error instanceof Error ? error.message : String(error);
-      this.logger.error({ msg: 'cannot compile the Istio authorization module; retrying', reason: this.compileError });
-      if (this.stopped) return;
-      this.retry = setTimeout(() => void this.compile(), this.retryMs);
-      this.retryMs = Math.min(COMPILE_RETRY_MAX_MS, this.retryMs * 2);
+      do {
+        this.buildAgain = false;
+        await this.build();
+      } while (this.buildAgain && !this.stopped);
+    } finally {
+      this.building = false;
     }
   }
 
-  private scheduleRebuild(): void {
-    clearTimeout(this.debounce);
-    this.debounce = setTimeout(() => this.rebuild(), this.config.authzDebounce);
-  }
-
-  /** Normalises the set into data and installs it; on failure the previous data stays. */
-  private rebuild(): void {
+  /** Normalises, generates, compiles and loads the set; on failure the previous module stays. */
+  private async build(): Promise<void> {
     const state = this.set.state;
-    if (!state.synced || state.version === null) return;
+    if (!state.synced || state.version === null || state.version === this.inUse?.version) return;
+    let compiling = false;
     try {
       const policies: NormalPolicy[] = [];
       const findings: Finding[] = [];
@@ -156,18 +161,42 @@ export class AuthorizationEngine implements OnApplicationBootstrap, OnModuleDest
         if (normal.policy) policies.push(normal.policy);
         findings.push(...normal.findings);
       }
-      this.runtime?.setData({ istio: { policies } });
-      this.built = { version: state.version, builtAt: this.clock.now(), policies, findings };
+      compiling = true;
+      const compiled = await this.compiler.compile(policies);
+      compiling = false;
+      const runtime = await PolicyRuntime.load(compiled.wasm, {
+        entrypoint: compiled.entrypoint,
+        now: () => this.clock.now(),
+      });
+      const now = this.clock.now();
+      const { opaVersion, capabilitiesSha256 } = compiled;
+      this.inUse = {
+        runtime,
+        headers: compiled.headers,
+        version: state.version,
+        builtAt: now,
+        policies,
+        findings,
+        compiled: { at: now, opaVersion, capabilitiesSha256 },
+      };
+      this.compileError = null;
       this.buildError = null;
+      this.retryMs = COMPILE_RETRY_MIN_MS;
       this.metrics.setInUse(state.version, policies.length, findings.length);
       this.logger.log({ msg: 'AuthorizationPolicy set in use', version: state.version, policies: policies.length });
     } catch (error) {
-      this.buildError = error instanceof Error ? error.message : String(error);
+      const reason = error instanceof Error ? error.message : String(error);
+      if (compiling) this.compileError = reason;
+      this.buildError = reason;
       this.logger.error({
-        msg: 'cannot use the new AuthorizationPolicy set; the last good one stays',
+        msg: 'cannot use the new AuthorizationPolicy set; the last good one stays (retrying)',
         version: state.version,
-        reason: this.buildError,
+        reason,
       });
+      if (this.stopped) return;
+      clearTimeout(this.retry);
+      this.retry = setTimeout(() => void this.rebuild(), this.retryMs);
+      this.retryMs = Math.min(COMPILE_RETRY_MAX_MS, this.retryMs * 2);
     }
   }
 }

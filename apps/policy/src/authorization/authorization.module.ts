@@ -5,11 +5,13 @@ import { AuthorizationEngine } from './authorization-engine';
 import { AuthorizationController } from './authorization.controller';
 import { AuthorizationMetrics } from './authorization.metrics';
 import { GalleyAuthorizationWatcher } from './galley-watcher';
+import { IstioAuthzCompiler } from './istio-authz.compiler';
 import { AuthorizationPolicySet } from './policy-set';
 
 /**
- * Istio AuthorizationPolicy on the policy engine: the set watched from Galley, evaluated by one
- * Rego module compiled with the same compiler (OPA CLI, same capabilities) as user policies.
+ * Istio AuthorizationPolicy on the policy engine: the set watched from Galley, generated into a
+ * Rego module per version and compiled with the same compiler (OPA CLI, same capabilities) as
+ * user policies. BundlesService shares the set and the compiled modules.
  */
 @Module({
   controllers: [AuthorizationController],
@@ -18,6 +20,7 @@ import { AuthorizationPolicySet } from './policy-set';
     AuthorizationMetrics,
     GalleyAuthorizationWatcher,
     AuthorizationEngine,
+    IstioAuthzCompiler,
     { provide: POLICY_COMPILER, useClass: OpaCliCompiler },
   ],
 })

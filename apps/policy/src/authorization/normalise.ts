@@ -1,5 +1,6 @@
 /**
- * AuthorizationPolicy → the data `ISTIO_AUTHZ_REGO` evaluates. Every from/to/when field becomes
+ * AuthorizationPolicy → the normal form `generateIstioAuthz` turns into Rego (and the reference
+ * module `ISTIO_AUTHZ_REGO` interprets as data). Every from/to/when field becomes
  * a condition on one request attribute; anything Bowline cannot evaluate is a finding, and the
  * rule that holds it fails closed (never matches for ALLOW/AUDIT/CUSTOM, always for DENY).
  */
@@ -103,6 +104,7 @@ const list = (value: unknown): unknown[] => (Array.isArray(value) ? value : []);
 /** Istio's string match: `*` presence, `abc*` prefix, `*abc` suffix, otherwise exact. */
 export function stringMatcher(raw: string, lower = false): Matcher | string {
   const value = lower ? raw.toLowerCase() : raw;
+  if (/\p{Surrogate}/u.test(value)) return `"${raw}": is not valid Unicode text`;
   if (value === '*') return { kind: 'presence', value: '' };
   const inner = value.slice(1, -1);
   if (inner.includes('*') || (value.length > 1 && value.startsWith('*') && value.endsWith('*')))

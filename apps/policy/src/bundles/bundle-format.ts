@@ -1,19 +1,22 @@
 /**
  * The authorization bundle a proxy enforces, as `GET /v1/bundles/authz` serves it (JSON,
- * `format: "bowline.authz-bundle/v1"`). One bundle holds up to two compiled policies, each the
+ * `format: "bowline.authz-bundle/v2"`). One bundle holds up to two compiled policies, each the
  * `policy.wasm` OPA's `opa build -t wasm` produced plus its base data document:
  *
- * - `istio`: the Istio AuthorizationPolicy module (ISTIO_AUTHZ_REGO, entrypoint
- *   `bowline/istio/authz/decision`) with, as data, the normalised policies that can apply to
- *   the proxy's namespace (its own namespace's and the root namespace's). Workload selectors
- *   are matched by the module against `input.bowline.destination.labels` at request time.
+ * - `istio`: the Istio AuthorizationPolicy module generated for the policies that can apply to
+ *   the proxy's namespace (its own namespace's and the root namespace's; generateIstioAuthz,
+ *   entrypoint `bowline/istio/authz/decision`, data `{}`). Its input is the flat attribute
+ *   document of libs/policy-runtime `istioAttributes`, carrying only the request headers named
+ *   in `headers`. Workload selectors are matched against `destination.labels` at request time.
+ *   (v1 carried one generic module and the policies as data, with the opa-envoy input: a v1
+ *   proxy refuses a v2 bundle and keeps enforcing its last one rather than misread it.)
  * - `policy`: the active revision of the Rego policy the proxy named (`?policy=`), or null.
  *
  * `revision` is the bundle's ETag (a SHA-256 of what the proxy would load): the same revision
  * means the same decisions, so a proxy polls with `If-None-Match` and gets 304 while nothing
  * changed. Wasm is base64 (standard alphabet).
  */
-export const BUNDLE_FORMAT = 'bowline.authz-bundle/v1';
+export const BUNDLE_FORMAT = 'bowline.authz-bundle/v2';
 
 /** One compiled module and its data. */
 export interface BundleModule {
@@ -28,8 +31,10 @@ export interface BundleModule {
 export interface IstioBundlePart extends BundleModule {
   /** Galley's resource version the policies reflect. */
   version: number;
-  /** `<namespace>/<name>` of every policy in `data.istio.policies`. */
+  /** `<namespace>/<name>` of every policy compiled into the module, in set order. */
   policies: string[];
+  /** The request headers (lower-case) the module reads: the only ones its input needs. */
+  headers: string[];
 }
 
 /** The Rego policy part: the active revision of one policy. */

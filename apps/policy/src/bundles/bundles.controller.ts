@@ -28,7 +28,7 @@ export class BundlesController {
   @RequireRole('viewer')
   @ApiOperation({
     summary:
-      "The authorization bundle a proxy enforces (format bowline.authz-bundle/v1): the Istio AuthorizationPolicy module and the namespace's policies as data, and the active revision of `policy` if named; both as base64 wasm",
+      "The authorization bundle a proxy enforces (format bowline.authz-bundle/v2): the Istio AuthorizationPolicy module generated for the namespace's policies, and the active revision of `policy` if named; both as base64 wasm",
   })
   @ApiQuery({ name: 'namespace', required: true, description: "The proxy's workload namespace" })
   @ApiQuery({ name: 'policy', required: false, description: 'A Rego policy whose active revision is included' })

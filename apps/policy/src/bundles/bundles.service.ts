@@ -10,10 +10,9 @@ import {
 import { ModuleRef } from '@nestjs/core';
 import { DataSource } from 'typeorm';
 import { SERVICE_CONFIG } from '#libs/host';
-import { ISTIO_AUTHZ_ENTRYPOINT, ISTIO_AUTHZ_REGO } from '../authorization/istio-authz.rego';
+import { type CompiledAuthzModule, IstioAuthzCompiler } from '../authorization/istio-authz.compiler';
 import { type NormalPolicy, normalisePolicy } from '../authorization/normalise';
 import { AuthorizationPolicySet } from '../authorization/policy-set';
-import { POLICY_COMPILER, type PolicyCompiler } from '../compiler/policy-compiler';
 import type { PolicyConfig } from '../config';
 import { PolicyError } from '../errors';
 import { PolicyRevision } from '../policies/policy-revision.entity';
@@ -32,11 +31,6 @@ export interface BundleRequest {
   policy?: string;
 }
 
-interface IstioModule {
-  wasm: string;
-  wasmSha256: string;
-}
-
 interface NormalisedSet {
   version: number;
   policies: NormalPolicy[];
@@ -44,14 +38,17 @@ interface NormalisedSet {
 
 /**
  * Builds the bundles proxies enforce (see bundle-format.ts): the Istio AuthorizationPolicy
- * module, compiled once here with the service's compiler (same capabilities as user policies),
- * the set as Galley last reported it (shared with AuthorizationEngine), and active Rego revisions.
+ * module generated for the policies of the proxy's namespace (compiled by IstioAuthzCompiler,
+ * shared with AuthorizationEngine, so each distinct set compiles once), from the set as Galley
+ * last reported it, and active Rego revisions.
  */
 @Injectable()
 export class BundlesService implements OnModuleInit, OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger('Bundles');
   private set!: AuthorizationPolicySet;
-  private istio?: IstioModule;
+  private compiler!: IstioAuthzCompiler;
+  /** The compiler has produced a module (it was checked at bootstrap with the empty set). */
+  private compiled = false;
   private compileError: string | null = null;
   private normalised?: NormalisedSet;
   private readonly revisions = new Map<string, Promise<BundleModule>>();
@@ -63,13 +60,13 @@ export class BundlesService implements OnModuleInit, OnApplicationBootstrap, OnM
   constructor(
     @Inject(ModuleRef) private readonly moduleRef: ModuleRef,
     @Inject(DataSource) private readonly dataSource: DataSource,
-    @Inject(POLICY_COMPILER) private readonly compiler: PolicyCompiler,
     @Inject(SERVICE_CONFIG) private readonly config: PolicyConfig,
   ) {}
 
-  /** The AuthorizationPolicy set is AuthorizationModule's (one Galley watch per process). */
+  /** The AuthorizationPolicy set and the module compiler are AuthorizationModule's (one Galley watch per process). */
   onModuleInit(): void {
     this.set = this.moduleRef.get(AuthorizationPolicySet, { strict: false });
+    this.compiler = this.moduleRef.get(IstioAuthzCompiler, { strict: false });
     this.set.onChange(() => {
       this.normalised = undefined;
       this.wake();
@@ -88,21 +85,22 @@ export class BundlesService implements OnModuleInit, OnApplicationBootstrap, OnM
 
   /** The bundle for `request`. Throws BundleNotReady, POLICY_NOT_FOUND or POLICY_NOT_ACTIVE. */
   async bundle(request: BundleRequest): Promise<AuthzBundle> {
-    const istio = this.istioModule();
     const set = this.normalisedSet();
     const policies = set.policies.filter((p) => p.mesh || p.namespace === request.namespace);
-    const data = { istio: { policies } };
+    const istio = await this.istioModule(policies);
     const policy = request.policy === undefined ? null : await this.activeRevision(request.policy);
-    const revision = bundleRevision(request.namespace, istio.wasmSha256, data, policy);
+    const revision = bundleRevision(request.namespace, istio.wasmSha256, istio.headers, policy);
     return {
       format: BUNDLE_FORMAT,
       revision,
       namespace: request.namespace,
       generatedAt: new Date().toISOString(),
       istio: {
-        entrypoint: ISTIO_AUTHZ_ENTRYPOINT,
-        ...istio,
-        data,
+        entrypoint: istio.entrypoint,
+        wasm: istio.wasm.toString('base64'),
+        wasmSha256: istio.wasmSha256,
+        data: {},
+        headers: istio.headers,
         version: set.version,
         policies: policies.map((p) => p.id),
       },
@@ -128,8 +126,7 @@ export class BundlesService implements OnModuleInit, OnApplicationBootstrap, OnM
   /** What /v1/bundles/status reports. */
   get status() {
     return {
-      compiled: this.istio !== undefined,
-      wasmSha256: this.istio?.wasmSha256 ?? null,
+      compiled: this.compiled,
       compileError: this.compileError,
       galleySynced: this.set?.state.synced ?? false,
       galleyVersion: this.set?.state.version ?? null,
@@ -137,10 +134,16 @@ export class BundlesService implements OnModuleInit, OnApplicationBootstrap, OnM
     };
   }
 
-  private istioModule(): IstioModule {
-    if (this.istio) return this.istio;
-    const why = this.compileError ? `: ${this.compileError}` : '';
-    throw new BundleNotReady(`the Istio authorization module has not compiled yet${why}`);
+  /** The compiled module of `policies`; BundleNotReady while it cannot be compiled (proxies retry). */
+  private async istioModule(policies: NormalPolicy[]): Promise<CompiledAuthzModule> {
+    try {
+      const compiled = await this.compiler.compile(policies);
+      this.compiled = true;
+      return compiled;
+    } catch (error) {
+      this.compileError = error instanceof Error ? error.message : String(error);
+      throw new BundleNotReady(`the Istio authorization module does not compile: ${this.compileError}`);
+    }
   }
 
   /** The set normalised (as AuthorizationEngine does), cached until it changes. */
@@ -194,19 +197,14 @@ export class BundlesService implements OnModuleInit, OnApplicationBootstrap, OnM
     return loading;
   }
 
+  /** Checks the compiler with the empty set, so `status` tells whether bundles can be served. */
   private async compile(): Promise<void> {
     try {
-      const compiled = await this.compiler.compile({
-        modules: { 'istio_authz.rego': ISTIO_AUTHZ_REGO },
-        entrypoints: [ISTIO_AUTHZ_ENTRYPOINT],
-      });
-      this.istio = {
-        wasm: compiled.wasm.toString('base64'),
-        wasmSha256: createHash('sha256').update(compiled.wasm).digest('hex'),
-      };
+      const compiled = await this.compiler.compile([]);
+      this.compiled = true;
       this.compileError = null;
       this.logger.log({
-        msg: 'Istio authorization module compiled for proxy bundles',
+        msg: 'Istio authorization modules compile for proxy bundles',
         opaVersion: compiled.opaVersion,
       });
       this.wake();
@@ -237,9 +235,9 @@ export class BundlesService implements OnModuleInit, OnApplicationBootstrap, OnM
 }
 
 /** The bundle's ETag: what the proxy would load, hashed (never the generation time). */
-function bundleRevision(namespace: string, istioSha: string, data: unknown, policy: RegoBundlePart | null): string {
+function bundleRevision(namespace: string, istioSha: string, headers: string[], policy: RegoBundlePart | null): string {
   const hash = createHash('sha256');
-  hash.update(`${BUNDLE_FORMAT}\n${namespace}\n${istioSha}\n${JSON.stringify(data)}\n`);
+  hash.update(`${BUNDLE_FORMAT}\n${namespace}\n${istioSha}\n${JSON.stringify(headers)}\n`);
   if (policy) hash.update(`${policy.name}\n${policy.revision}\n${policy.wasmSha256}\n${JSON.stringify(policy.data)}`);
   return hash.digest('hex').slice(0, 32);
 }

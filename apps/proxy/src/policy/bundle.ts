@@ -2,11 +2,12 @@ import { createHash } from 'node:crypto';
 
 /**
  * The authorization bundle as the policy service serves it (`GET /v1/bundles/authz`, format
- * `bowline.authz-bundle/v1`, see apps/policy/src/bundles/bundle-format.ts): the Istio
- * AuthorizationPolicy module with the namespace's policies as data, and optionally the active
- * revision of one Rego policy. Wasm arrives base64 and is checked against its SHA-256.
+ * `bowline.authz-bundle/v2`, see apps/policy/src/bundles/bundle-format.ts): the Istio
+ * AuthorizationPolicy module generated for the namespace's policies (its input: the request's
+ * `istioAttributes`, with the headers it names), and optionally the active revision of one Rego
+ * policy. Wasm arrives base64 and is checked against its SHA-256.
  */
-export const BUNDLE_FORMAT = 'bowline.authz-bundle/v1';
+export const BUNDLE_FORMAT = 'bowline.authz-bundle/v2';
 
 /** A bundle that cannot be used: it is refused and the last good one stays. */
 export class BundleFormatError extends Error {
@@ -24,7 +25,7 @@ export interface BundleModule {
 export interface AuthzBundle {
   revision: string;
   namespace: string;
-  istio: BundleModule & { version: number; policies: string[] };
+  istio: BundleModule & { version: number; policies: string[]; headers: string[] };
   policy: (BundleModule & { name: string; revision: number }) | null;
 }
 
@@ -73,6 +74,7 @@ export function parseBundle(body: unknown): AuthzBundle {
       ...parseModule(istio, 'bundle.istio'),
       version: field(istio, 'version', isInteger, 'bundle.istio', 'an integer'),
       policies: field(istio, 'policies', isStrings, 'bundle.istio', 'an array of strings'),
+      headers: field(istio, 'headers', isStrings, 'bundle.istio', 'an array of header names'),
     },
     policy:
       policy === null

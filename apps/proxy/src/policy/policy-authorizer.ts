@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '#libs/logging';
-import { type Evaluation, type HeaderEntry, InputError, PolicyRuntime } from '#libs/policy-runtime';
+import { type Evaluation, type HeaderEntry, InputError, istioAttributes, PolicyRuntime } from '#libs/policy-runtime';
 import type { AuthorizationRequest, AuthorizationResult, InboundAuthorizer } from '../dataplane/authorization';
 import type { AuthzBundle } from './bundle';
 import type { DecisionLogEntry } from './decision-log-shipper';
@@ -11,7 +11,7 @@ export const RBAC_DENIED = 'RBAC: access denied';
 /** The body while no bundle was ever loaded: the proxy fails closed. */
 export const NO_BUNDLE_BODY = 'RBAC: access denied (no authorization bundle loaded yet: failing closed)';
 
-/** The decision object of the Istio AuthorizationPolicy module (apps/policy istio-authz.rego). */
+/** The decision object of the Istio AuthorizationPolicy module (apps/policy istio-authz.codegen.ts). */
 interface IstioDecision {
   allowed: boolean;
   action: string;
@@ -23,7 +23,7 @@ interface IstioDecision {
 /** A bundle loaded into wasm instances, swapped in whole. */
 interface LoadedBundle {
   revision: string;
-  istio: { runtime: PolicyRuntime; entrypoint: string; policies: string[]; version: number };
+  istio: { runtime: PolicyRuntime; entrypoint: string; policies: string[]; headers: string[]; version: number };
   rego: { runtime: PolicyRuntime; entrypoint: string; name: string; revision: number } | null;
   loadedAt: Date;
 }
@@ -95,6 +95,7 @@ export class PolicyAuthorizer implements InboundAuthorizer {
         runtime: istio,
         entrypoint: bundle.istio.entrypoint,
         policies: bundle.istio.policies,
+        headers: bundle.istio.headers,
         version: bundle.istio.version,
       },
       rego:
@@ -142,9 +143,13 @@ export class PolicyAuthorizer implements InboundAuthorizer {
     };
   }
 
-  /** AuthorizationPolicies, then the Rego policy. */
+  /**
+   * AuthorizationPolicies (on the request's Istio attributes, with only the headers the module
+   * reads), then the Rego policy (on the whole input document).
+   */
   private decide(bundle: LoadedBundle, input: Record<string, unknown>): Outcome {
-    const istio = bundle.istio.runtime.evaluate(input, bundle.istio.entrypoint);
+    const attributes = istioAttributes(input, bundle.istio.headers);
+    const istio = bundle.istio.runtime.evaluate(attributes, bundle.istio.entrypoint);
     const verdict = istioVerdict(istio);
     const path = bundle.istio.entrypoint;
     if (!verdict.allowed || !bundle.rego) {

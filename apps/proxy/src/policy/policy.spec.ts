@@ -9,9 +9,10 @@ import { before, describe, it } from 'node:test';
 import pino from 'pino';
 import { readWasmBundle } from '#libs/policy-runtime';
 import { toolPath } from '#libs/testing';
-// Test-only: the same Rego module and normalisation the policy service puts in bundles.
-import { ISTIO_AUTHZ_ENTRYPOINT, ISTIO_AUTHZ_REGO } from '../../../policy/src/authorization/istio-authz.rego';
-import { normalisePolicy } from '../../../policy/src/authorization/normalise';
+// Test-only: the same module generation and normalisation the policy service puts in bundles.
+import { generateIstioAuthz } from '../../../policy/src/authorization/istio-authz.codegen';
+import { ISTIO_AUTHZ_ENTRYPOINT } from '../../../policy/src/authorization/istio-authz.rego';
+import { type NormalPolicy, normalisePolicy } from '../../../policy/src/authorization/normalise';
 import type { AuthorizationRequest } from '../dataplane/authorization';
 import { BUNDLE_FORMAT, BundleFormatError, parseBundle } from './bundle';
 import { BundleClient } from './bundle-client';
@@ -64,16 +65,32 @@ const ALLOW_CLIENT_GET = normalisePolicy(
   'istio-system',
 ).policy!;
 
-let istioWasm: Buffer;
+/** Istio's header example: DENY when `x-block: yes` (the module reads that header only). */
+const DENY_BLOCK_HEADER = normalisePolicy(
+  {
+    namespace: 'default',
+    name: 'deny-blocked',
+    annotations: {},
+    resourceVersion: 1,
+    spec: { action: 'DENY', rules: [{ when: [{ key: 'request.headers[X-Block]', values: ['yes'] }] }] },
+  },
+  'istio-system',
+).policy!;
+
+/** The generated modules of the policy sets the tests use, compiled before they run. */
+const istioModules = new Map<string, { wasm: Buffer; headers: string[] }>();
+const SETS: NormalPolicy[][] = [[ALLOW_CLIENT_GET], [], [ALLOW_CLIENT_GET, DENY_BLOCK_HEADER]];
+const setKey = (policies: NormalPolicy[]) => policies.map((p) => p.id).join(',');
 let envoyWasm: Buffer;
 
 /** A bundle document as `GET /v1/bundles/authz` answers it. */
-function bundleDoc(revision: string, options: { policies?: unknown[]; rego?: boolean; wasm?: Buffer } = {}) {
+function bundleDoc(revision: string, options: { policies?: NormalPolicy[]; rego?: boolean; wasm?: Buffer } = {}) {
   const module = (wasm: Buffer) => ({
     wasm: wasm.toString('base64'),
     wasmSha256: createHash('sha256').update(wasm).digest('hex'),
   });
   const policies = options.policies ?? [ALLOW_CLIENT_GET];
+  const istio = istioModules.get(setKey(policies))!;
   return {
     format: BUNDLE_FORMAT,
     revision,
@@ -81,10 +98,11 @@ function bundleDoc(revision: string, options: { policies?: unknown[]; rego?: boo
     generatedAt: new Date().toISOString(),
     istio: {
       entrypoint: ISTIO_AUTHZ_ENTRYPOINT,
-      ...module(options.wasm ?? istioWasm),
-      data: { istio: { policies } },
+      ...module(options.wasm ?? istio.wasm),
+      data: {},
+      headers: istio.headers,
       version: 7,
-      policies: policies.map((p) => (p as { id: string }).id),
+      policies: policies.map((p) => p.id),
     },
     policy: options.rego
       ? { name: 'envoy-authz', revision: 2, entrypoint: 'envoy/authz/allow', ...module(envoyWasm), data: {} }
@@ -119,10 +137,14 @@ function authorizer(decisions?: DecisionLogEntry[]): PolicyAuthorizer {
 }
 
 before(async () => {
-  [istioWasm, envoyWasm] = await Promise.all([
-    compile(ISTIO_AUTHZ_REGO, ISTIO_AUTHZ_ENTRYPOINT),
-    compile(ENVOY_POLICY, 'envoy/authz/allow'),
-  ]);
+  envoyWasm = await compile(ENVOY_POLICY, 'envoy/authz/allow');
+  for (const set of SETS) {
+    const generated = generateIstioAuthz(set);
+    istioModules.set(setKey(set), {
+      wasm: await compile(generated.rego, generated.entrypoint),
+      headers: generated.headers,
+    });
+  }
 });
 
 describe('PolicyAuthorizer (in-process, wasm)', () => {
@@ -147,6 +169,24 @@ describe('PolicyAuthorizer (in-process, wasm)', () => {
     assert.equal(logged[1].allowed, false);
     assert.equal(logged[1].http_status, 403);
     assert.equal(logged[1].path, ISTIO_AUTHZ_ENTRYPOINT);
+  });
+
+  it('gives the module only the headers its policies read, and they decide', async () => {
+    const logged: DecisionLogEntry[] = [];
+    const authz = authorizer(logged);
+    await authz.install(parseBundle(bundleDoc('r4', { policies: [ALLOW_CLIENT_GET, DENY_BLOCK_HEADER] })));
+    assert.equal(authz.authorize(request(CLIENT, 'GET', { 'x-other': 'yes' })).allowed, true);
+    const blocked = authz.authorize(request(CLIENT, 'GET', { 'X-Block': 'yes' }));
+    assert.equal(blocked.allowed, false);
+    assert.match(blocked.reason!, /DENY policy matched \(default\/deny-blocked\)/);
+    // The decision log keeps the whole input and the module's decision (policy and rule).
+    const headers = (logged[1].input as { attributes: { request: { http: { headers: object } } } }).attributes.request
+      .http.headers;
+    assert.equal((headers as Record<string, string>)['x-block'], 'yes');
+    assert.deepEqual(
+      [(logged[1].result as { policy: string }).policy, (logged[1].result as { ruleIndex: number }).ruleIndex],
+      ['default/deny-blocked', 0],
+    );
   });
 
   it('allows everything when no ALLOW policy applies to the workload (Istio semantics)', async () => {
@@ -182,10 +222,12 @@ describe('PolicyAuthorizer (in-process, wasm)', () => {
     assert.match(result.reason!, /undefined/);
   });
 
-  it('refuses a bundle whose wasm does not match its hash, or does not load', async () => {
+  it('refuses a bundle whose wasm does not match its hash, or does not load, or of another format', async () => {
     const doc = bundleDoc('bad');
     doc.istio.wasmSha256 = '0'.repeat(64);
     assert.throws(() => parseBundle(doc), BundleFormatError);
+    // v1 carried a generic module for the opa-envoy input: this proxy would misread it.
+    assert.throws(() => parseBundle({ ...bundleDoc('v1'), format: 'bowline.authz-bundle/v1' }), /bundle\.format/);
     const authz = authorizer();
     await assert.rejects(authz.install(parseBundle(bundleDoc('bad', { wasm: Buffer.from('not wasm') }))));
     assert.equal(authz.ready, false);

@@ -1,0 +1,81 @@
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import { Logger } from '@nestjs/common';
+import { PolicyRuntime } from '#libs/policy-runtime';
+import { toolPath } from '#libs/testing';
+import { OpaCliCompiler } from '../compiler/opa-cli.compiler';
+import type { PolicyConfig } from '../config';
+import { generateIstioAuthz } from './istio-authz.codegen';
+import { type NormalPolicy, normalisePolicy } from './normalise';
+
+const policy = (name: string, spec: Record<string, unknown>, annotations: Record<string, string> = {}): NormalPolicy =>
+  normalisePolicy({ namespace: 'foo', name, annotations, spec, resourceVersion: 1 }, 'istio-system').policy!;
+
+/** The module generateIstioAuthz makes for one set, compiled by the OPA CLI and loaded. */
+describe('generateIstioAuthz', () => {
+  let compiler: OpaCliCompiler;
+  before(() => {
+    Logger.overrideLogger(false);
+    compiler = new OpaCliCompiler({ opaPath: toolPath('opa'), compileTimeout: 60_000 } as PolicyConfig);
+  });
+  const load = async (policies: NormalPolicy[]) => {
+    const generated = generateIstioAuthz(policies);
+    const { wasm } = await compiler.compile({
+      modules: { 'istio_authz.rego': generated.rego },
+      entrypoints: [generated.entrypoint],
+    });
+    const runtime = await PolicyRuntime.load(wasm, { entrypoint: generated.entrypoint });
+    return {
+      generated,
+      decide: (attributes: object) => runtime.evaluate(attributes).result as Record<string, unknown>,
+    };
+  };
+  const request = (extra: object = {}) => ({
+    'request.method': 'POST',
+    'request.path': '/admin/x',
+    'request.headers': {},
+    'destination.namespace': 'foo',
+    'destination.labels': { app: 'web' },
+    ...extra,
+  });
+
+  it('names the first DENY policy in set order and its first matching rule; lists AUDIT and CUSTOM hits in order', async () => {
+    const never = { to: [{ operation: { methods: ['GET'] } }] };
+    const admin = { to: [{ operation: { paths: ['/admin*'] } }] };
+    const { decide } = await load([
+      policy('a-audit', { action: 'AUDIT', rules: [admin] }),
+      policy('b-deny', { action: 'DENY', rules: [never, admin, admin] }),
+      policy('c-deny', { action: 'DENY', rules: [admin] }),
+      policy('d-custom', { action: 'CUSTOM', provider: { name: 'ext' }, rules: [never, admin] }),
+      policy('e-dry', { action: 'DENY', rules: [admin] }, { 'istio.io/dry-run': 'true' }),
+    ]);
+    const decision = decide(request());
+    assert.deepEqual([decision.allowed, decision.policy, decision.ruleIndex], [false, 'foo/b-deny', 1]);
+    assert.deepEqual(decision.auditPolicies, [{ policy: 'foo/a-audit', ruleIndex: 0 }]);
+    assert.deepEqual(decision.custom, [{ policy: 'foo/d-custom', ruleIndex: 1 }]);
+    assert.deepEqual(decision.dryRun, [{ policy: 'foo/e-dry', action: 'DENY', matched: true, ruleIndex: 0 }]);
+    const other = decide(request({ 'request.path': '/public' }));
+    assert.deepEqual([other.allowed, other.reason], [true, 'no ALLOW policy applies to the workload']);
+    assert.deepEqual(other.dryRun, [{ policy: 'foo/e-dry', action: 'DENY', matched: false, ruleIndex: null }]);
+  });
+
+  it('collects the headers conditions read, and keeps any string a policy holds a literal', async () => {
+    const odd = 'a"b\\c\n*';
+    const { generated, decide } = await load([
+      policy('headers', {
+        rules: [
+          {
+            when: [
+              { key: 'request.headers[X-Tenant]', values: [odd] },
+              { key: 'request.headers[b]', values: ['*'] },
+            ],
+          },
+        ],
+      }),
+    ]);
+    assert.deepEqual(generated.headers, ['b', 'x-tenant']);
+    const headers = { 'x-tenant': 'a"b\\c\nsuffix', b: 'present' };
+    assert.equal(decide(request({ 'request.headers': headers })).allowed, true);
+    assert.equal(decide(request({ 'request.headers': { ...headers, b: '' } })).allowed, false);
+  });
+});

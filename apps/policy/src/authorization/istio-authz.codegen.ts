@@ -1,0 +1,274 @@
+import { ISTIO_AUTHZ_ENTRYPOINT } from './istio-authz.rego';
+import type { Condition, Matcher, NormalPolicy, NormalRule } from './normalise';
+
+/** One AuthorizationPolicy set as its own Rego module (see `generateIstioAuthz`). */
+export interface GeneratedAuthzModule {
+  /** The module's source (package `bowline.istio.authz`, decision ISTIO_AUTHZ_ENTRYPOINT). */
+  rego: string;
+  entrypoint: string;
+  /** The request headers (lower-cased) a condition reads: the only ones its input needs. */
+  headers: string[];
+}
+
+/**
+ * Attributes holding a list of strings (every other attribute is one string): a condition on
+ * them holds when any element matches.
+ */
+const LIST_ATTRIBUTES: Record<string, (param: string[]) => string> = {
+  'request.auth.audiences': () => 'input["request.auth.audiences"]',
+  'request.auth.claims': (param) => `strings(object.get(input["request.auth.claims"], ${literal(param)}, null))`,
+};
+
+/** Claims are any JSON: a string is a list of one, other values are skipped (as in ISTIO_AUTHZ_REGO). */
+const STRINGS = `strings(v) := [v] if is_string(v)
+
+strings(v) := [s | some s in v; is_string(s)] if is_array(v)`;
+
+/** A Rego string (or array of strings) literal; lone surrogates, which Rego cannot hold, become U+FFFD. */
+function literal(value: string | string[]): string {
+  if (Array.isArray(value)) return `[${value.map((v) => literal(v)).join(', ')}]`;
+  return JSON.stringify(value.replace(/\p{Surrogate}/gu, '\uFFFD'));
+}
+
+function matchExpression(m: Matcher, value: string): string {
+  switch (m.kind) {
+    case 'exact':
+      return `${value} == ${literal(m.value)}`;
+    case 'prefix':
+      return `startswith(${value}, ${literal(m.value)})`;
+    case 'suffix':
+      return `endswith(${value}, ${literal(m.value)})`;
+    case 'presence':
+      return `${value} != ""`;
+    case 'cidr':
+      return `net.cidr_contains(${literal(m.value)}, ${value})`;
+  }
+}
+
+const indent = (body: string[]) => body.map((line) => `\t${line}`);
+
+/** Emits the rules of one policy set; names are `p<policy>_r<rule>[_from<k>|_to<k>|_when<i>]...`. */
+class Emitter {
+  readonly lines: string[] = [];
+  readonly headers = new Set<string>();
+
+  /** A boolean rule holding when any of `bodies` holds. */
+  rule(head: string, bodies: string[][]): void {
+    for (const body of bodies) {
+      if (body.length <= 1) this.lines.push(`${head} if ${body[0] ?? 'true'}`, '');
+      else this.lines.push(`${head} if {`, ...indent(body), '}', '');
+    }
+  }
+
+  /**
+   * The condition as body literals: one comparison inlined, several as a helper rule with one
+   * body per matcher (any may match). An absent attribute matches no matcher, so a negated
+   * condition on it holds (`not <helper>`), as in Istio.
+   */
+  condition(c: Condition, name: string): string[] {
+    if (c.values.length === 0) return c.negate ? [] : ['false'];
+    const not = c.negate ? 'not ' : '';
+    const list = LIST_ATTRIBUTES[c.attr];
+    if (list) {
+      this.rule(
+        name,
+        c.values.map((m) => [`some v in ${list(c.param)}`, matchExpression(m, 'v')]),
+      );
+      return [`${not}${name}`];
+    }
+    if (c.attr === 'request.headers') this.headers.add(c.param[0]);
+    const value =
+      c.attr === 'request.headers' ? `input["request.headers"][${literal(c.param[0])}]` : `input[${literal(c.attr)}]`;
+    const exact = c.values.filter((m) => m.kind === 'exact').map((m) => m.value);
+    const others = c.values.filter((m) => m.kind !== 'exact').map((m) => matchExpression(m, value));
+    const tests = [
+      ...(exact.length > 1 ? [`${value} in {${exact.map((v) => literal(v)).join(', ')}}`] : []),
+      ...others,
+    ];
+    if (exact.length === 1) tests.unshift(matchExpression({ kind: 'exact', value: exact[0] }, value));
+    // OPA hoists the arguments of a call out of `not` (`not startswith(input.x, ...)` is
+    // undefined, not true, without `input.x`): only an equality is negated in place.
+    const equality = exact.length === 1 && tests.length === 1;
+    if (tests.length === 1 && (!c.negate || equality)) return [`${not}${tests[0]}`];
+    this.rule(
+      name,
+      tests.map((test) => [test]),
+    );
+    return [`${not}${name}`];
+  }
+
+  /** `from` / `to`: any clause whose conditions all hold; none given: no constraint. */
+  clauses(list: Condition[][], name: string): string[] {
+    if (list.length === 0) return [];
+    const bodies = list.map((clause, k) => clause.flatMap((c, i) => this.condition(c, `${name}${k}_c${i}`)));
+    if (bodies.length === 1) return bodies[0];
+    this.rule(name, bodies);
+    return [name];
+  }
+
+  /** `name` holds when the rule matches; not emitted for a rule that never does. */
+  matchRule(rule: NormalRule, name: string): boolean {
+    if (rule.force === 'never') return false;
+    if (rule.force === 'match') {
+      this.rule(name, [[]]);
+      return true;
+    }
+    const body = [
+      ...this.clauses(rule.from, `${name}_from`),
+      ...this.clauses(rule.to, `${name}_to`),
+      ...rule.when.flatMap((c, i) => this.condition(c, `${name}_when${i}`)),
+    ];
+    this.rule(name, [body]);
+    return true;
+  }
+
+  /**
+   * `p<i>_applies` (namespace and selector scope) and, when a rule can match, `p<i>_first`
+   * (the index of the first matching rule). Returns whether the policy can match at all.
+   */
+  policy(p: NormalPolicy, i: number): boolean {
+    this.lines.push(`# ${p.id}: ${p.action}${p.dryRun ? ' (dry-run)' : ''}`, '');
+    const scope = p.mesh ? [] : [`input["destination.namespace"] == ${literal(p.namespace)}`];
+    const selector = Object.entries(p.selector).map(
+      ([k, v]) => `input["destination.labels"][${literal(k)}] == ${literal(v)}`,
+    );
+    this.rule(`p${i}_applies`, [[...scope, ...selector]]);
+    const matching = p.rules.flatMap((rule, j) => (this.matchRule(rule, `p${i}_r${j}`) ? [j] : []));
+    if (matching.length === 0) return false;
+    this.lines.push(
+      ...elseChain(
+        `p${i}_first`,
+        matching.map((j) => ({ value: String(j), body: [`p${i}_r${j}`] })),
+      ),
+    );
+    return true;
+  }
+}
+
+/** `head := v0 if {...} else := v1 if {...} else := v2`: the first step whose body holds decides. */
+function elseChain(head: string, steps: { value: string; body: string[] }[]): string[] {
+  const out: string[] = [];
+  steps.forEach(({ value, body }, k) => {
+    const start = k === 0 ? `${head} :=` : `${out.pop()} else :=`;
+    if (body.length === 0 && k === steps.length - 1) out.push(`${start} ${value}`);
+    else out.push(`${start} ${value} if {`, ...indent(body.length > 0 ? body : ['true']), '}');
+  });
+  return [...out, ''];
+}
+
+const verdictObject = (allowed: boolean, reason: string, policy: string | null) =>
+  `{"allowed": ${allowed}, "action": "${allowed ? 'ALLOW' : 'DENY'}", "reason": ${literal(reason)}, ` +
+  `"policy": ${policy === null ? 'null' : literal(policy)}, "ruleIndex": ${policy === null ? 'null' : 'j'}}`;
+
+/** Policy `i` applies and matched: `j` is its first matching rule. */
+const hit = (i: number) => [`p${i}_applies`, `j := p${i}_first`];
+
+interface Indexed {
+  p: NormalPolicy;
+  i: number;
+}
+
+/**
+ * The verdict, in Istio's order: the enforced DENY policies (in set order, the first hit
+ * decides), then no applicable ALLOW policy (allow), then the ALLOW policies, else deny.
+ */
+function verdict(enforced: Indexed[], canMatch: Set<number>): string[] {
+  const deny = enforced.filter(({ p, i }) => p.action === 'DENY' && canMatch.has(i));
+  const allow = enforced.filter(({ p }) => p.action === 'ALLOW');
+  const steps = deny.map(({ p, i }) => ({ value: verdictObject(false, 'a DENY policy matched', p.id), body: hit(i) }));
+  const none = verdictObject(true, 'no ALLOW policy applies to the workload', null);
+  steps.push({ value: none, body: allow.length > 0 ? ['not any_allow'] : [] });
+  if (allow.length === 0) return elseChain('verdict', steps);
+  for (const { p, i } of allow.filter(({ i }) => canMatch.has(i))) {
+    steps.push({ value: verdictObject(true, 'an ALLOW policy matched', p.id), body: hit(i) });
+  }
+  steps.push({ value: verdictObject(false, 'ALLOW policies apply to the workload but none matched', null), body: [] });
+  // An else-chain stops at the first applicable ALLOW policy (several bodies would all be evaluated).
+  const anyAllow = elseChain(
+    'any_allow',
+    allow.map(({ i }) => ({ value: 'true', body: [`p${i}_applies`] })),
+  );
+  return [...elseChain('verdict', steps), ...anyAllow];
+}
+
+/**
+ * `name := [...]`: the entries of a partial set `<name>_set` (objects with a `policy` field),
+ * in the order of `ids` (set order). Each member's body binds `entry`.
+ */
+function orderedList(name: string, members: { id: string; body: string[] }[]): string[] {
+  if (members.length === 0) return [`${name} := []`, ''];
+  const ids = literal(members.map((m) => m.id));
+  // The partial set is read through a complete copy: OPA's own evaluator would evaluate it again per id.
+  const out = [`${name} := [e | some id in ${ids}; some e in ${name}_all; e.policy == id]`, ''];
+  out.push(`${name}_all := {e | some e in ${name}_set}`, '');
+  for (const { body } of members) out.push(`${name}_set contains entry if {`, ...indent(body), '}', '');
+  return out;
+}
+
+/**
+ * Istio AuthorizationPolicy semantics specialised to one set: every policy and rule becomes
+ * concrete Rego with its constants inlined, instead of ISTIO_AUTHZ_REGO interpreting the set as
+ * data. The input is the flat attribute document of libs/policy-runtime `istioAttributes`. The
+ * decision is the reference's, field for field (the deciding policy and rule index, AUDIT and
+ * CUSTOM hits, dry-run entries, applicable policies); istio-authz.codegen.spec.ts checks that
+ * both decide alike.
+ *
+ * `policies` must be in set order (sorted by `<namespace>/<name>`): it decides which DENY or
+ * ALLOW policy is reported when several match, and the order of every list.
+ */
+export function generateIstioAuthz(policies: NormalPolicy[]): GeneratedAuthzModule {
+  const emit = new Emitter();
+  const canMatch = new Set<number>();
+  policies.forEach((p, i) => {
+    if (emit.policy(p, i)) canMatch.add(i);
+  });
+  const indexed = policies.map((p, i) => ({ p, i }));
+  const enforced = indexed.filter(({ p }) => !p.dryRun);
+  const hits = (action: string) =>
+    enforced
+      .filter(({ p, i }) => p.action === action && canMatch.has(i))
+      .map(({ p, i }) => ({ id: p.id, body: [...hit(i), `entry := {"policy": ${literal(p.id)}, "ruleIndex": j}`] }));
+  const dryRun = indexed
+    .filter(({ p }) => p.dryRun)
+    .map(({ p, i }) => {
+      const entry = (j: string) =>
+        `{"policy": ${literal(p.id)}, "action": ${literal(p.action)}, "matched": ${j !== 'null'}, "ruleIndex": ${j}}`;
+      const steps = canMatch.has(i) ? [{ value: entry('j'), body: [`j := p${i}_first`] }] : [];
+      emit.lines.push(...elseChain(`p${i}_dry_run`, [...steps, { value: entry('null'), body: [] }]));
+      return { id: p.id, body: [`p${i}_applies`, `entry := p${i}_dry_run`] };
+    });
+  const applicable =
+    policies.length === 0
+      ? ['applicable := []', '']
+      : [
+          `applicable := [id | some id in ${literal(policies.map((p) => p.id))}; applicable_all[id]]`,
+          '',
+          'applicable_all := {id | some id in applicable_ids}',
+          '',
+          ...indexed.flatMap(({ p, i }) => [`applicable_ids contains ${literal(p.id)} if p${i}_applies`, '']),
+        ];
+  const rego = [
+    'package bowline.istio.authz',
+    '',
+    `# Generated by Bowline from ${policies.length} AuthorizationPolicies (istio-authz.codegen.ts).`,
+    '# input: the request attributes of libs/policy-runtime istioAttributes().',
+    '',
+    STRINGS,
+    '',
+    ...emit.lines,
+    ...verdict(enforced, canMatch),
+    ...orderedList('audit_hits', hits('AUDIT')),
+    ...orderedList('custom_hits', hits('CUSTOM')),
+    ...orderedList('dry_run', dryRun),
+    ...applicable,
+    'decision := object.union(verdict, {',
+    '\t"audit": count(audit_hits) > 0,',
+    '\t"auditPolicies": audit_hits,',
+    '\t"custom": custom_hits,',
+    '\t"dryRun": dry_run,',
+    '\t"applicable": applicable,',
+    '})',
+    '',
+  ].join('\n');
+  return { rego, entrypoint: ISTIO_AUTHZ_ENTRYPOINT, headers: [...emit.headers].sort() };
+}
