@@ -14,7 +14,8 @@
  * To keep the load generator cheap on a 2-core machine, responses are not decoded: a hand
  * written deserializer reads only version_info, type_url and nonce from the DiscoveryResponse
  * envelope, and resource names (field 1 of every Listener and Cluster) are read once per
- * distinct version. Requests are encoded with proto-loader's serializer of the real proto.
+ * distinct version. Requests are encoded with proto-loader's serializer of the real proto; an ACK
+ * that several of a worker's proxies send alike (same response, same names) is encoded once.
  *
  * Times are `process.hrtime` (CLOCK_MONOTONIC), the same clock in every process on the machine,
  * so the parent compares them with the moment it sent the apply.
@@ -128,6 +129,39 @@ function resourceNames(raw: Buffer): string[] {
   return names;
 }
 
+/**
+ * Encoded ACKs, by names list (the lists are shared: see dependentNames), then by type, version
+ * and nonce. Pilot sends one response, nonce included, to every proxy that gets the same config,
+ * so this worker's proxies send the same ACK bytes: they are encoded once, not once per proxy.
+ * Real proxies run on other machines; here, their encoding would take CPU from Pilot.
+ */
+const encodedAcks = new WeakMap<readonly string[], Map<string, Buffer>>();
+const NO_NAMES: string[] = [];
+const MAX_ACKS_PER_LIST = 64;
+
+function encodedAck(type: XdsType, version: string, nonce: string, names: readonly string[]): Buffer {
+  let byResponse = encodedAcks.get(names);
+  if (!byResponse) encodedAcks.set(names, (byResponse = new Map()));
+  const key = `${type}\0${version}\0${nonce}`;
+  let bytes = byResponse.get(key);
+  if (!bytes) {
+    if (byResponse.size >= MAX_ACKS_PER_LIST) byResponse.clear();
+    bytes = serializeRequest({
+      type_url: TYPE_URLS[type],
+      version_info: version,
+      response_nonce: nonce,
+      resource_names: names,
+    });
+    byResponse.set(key, bytes);
+  }
+  return bytes;
+}
+
+/** The request serializer of the real proto; an already encoded request (a Buffer) goes as it is. */
+function serializeRequest(request: object): Buffer {
+  return Buffer.isBuffer(request) ? request : (METHOD.requestSerialize as (value: object) => Buffer)(request);
+}
+
 /** EDS names from a CDS response, RDS names from an LDS response; the same version has the same names. */
 const dependentNamesCache = new Map<string, string[]>();
 function dependentNames(type: 'CDS' | 'LDS', envelope: Envelope): string[] {
@@ -204,6 +238,11 @@ class SimulatedProxy {
 
   /** A request for `type` with the latest version and nonce (empty at first): an ACK or a (re)subscription. */
   private request(type: XdsType): void {
+    const [version, nonce] = [this.versions.get(type) ?? '', this.nonces.get(type) ?? ''];
+    if (this.sentNode && nonce) {
+      this.call.write(encodedAck(type, version, nonce, this.names.get(type) ?? NO_NAMES));
+      return;
+    }
     const node = this.sentNode ? undefined : this.node();
     this.sentNode = true;
     this.call.write({
@@ -262,11 +301,7 @@ function connect(message: Extract<ToWorker, { op: 'connect' }>): void {
           'grpc.use_local_subchannel_pool': 1,
         });
       if (!shared) channels.push(client);
-      const call = client.makeBidiStreamRequest<object, Envelope>(
-        METHOD.path,
-        METHOD.requestSerialize as (value: object) => Buffer,
-        readEnvelope,
-      );
+      const call = client.makeBidiStreamRequest<object, Envelope>(METHOD.path, serializeRequest, readEnvelope);
       const proxy = new SimulatedProxy(spec, call, {
         synced: () => {
           connecting--;

@@ -1,6 +1,7 @@
 import type { ServerCredentials } from '@grpc/grpc-js';
 import { type GrpcOptions, Transport } from '@nestjs/microservices';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
+import { sendPreEncodedResponses } from './pre-encoded';
 import { addReflection } from './reflection';
 
 /** One proto package a server hosts. */
@@ -31,6 +32,7 @@ export interface GrpcServerParams {
 /**
  * The options for a Nest gRPC server that hosts health, server reflection (v1 and v1alpha,
  * so `grpcurl list` works) and the given packages. The same loader options serve clients.
+ * A handler may write an already encoded response (a Buffer): see sendPreEncodedResponses.
  */
 export function grpcServerOptions(params: GrpcServerParams): GrpcOptions {
   const packages = [HEALTH_PACKAGE, ...(params.packages ?? [])];
@@ -43,7 +45,10 @@ export function grpcServerOptions(params: GrpcServerParams): GrpcOptions {
       credentials: params.credentials,
       gracefulShutdown: true,
       loader: { ...PROTO_LOADER_OPTIONS, includeDirs: packages.flatMap((p) => p.includeDirs ?? []) },
-      onLoadPackageDefinition: addReflection,
+      onLoadPackageDefinition: (definition, server) => {
+        sendPreEncodedResponses(definition);
+        addReflection(definition, server);
+      },
     },
   };
 }

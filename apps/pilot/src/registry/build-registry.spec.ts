@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { buildRegistry, findService, type RegistryInputs } from './build-registry';
+import { buildRegistry, findService, type RegistryInputs, shareUnchanged } from './build-registry';
 import type { ConfigResource, WatchedKind } from './config-store';
 import type { RegisteredWorkload } from './workload-registrations';
 
@@ -157,5 +157,27 @@ describe('buildRegistry', () => {
       assert.equal(findService(snapshot, name, 'default')?.host, 'echo.default.svc.cluster.local', name);
     }
     assert.equal(findService(snapshot, 'echo', 'other'), undefined);
+  });
+
+  it('shares with the previous snapshot every part a change left equal', () => {
+    const vs = (weight: number) =>
+      resource('VirtualService', 'default', 'echo', {
+        hosts: ['echo'],
+        http: [{ route: [{ destination: { host: 'echo' }, weight }] }],
+      });
+    const base = inputs({
+      serviceEntries: [resource('ServiceEntry', 'default', 'echo', { hosts: ['echo.default.svc.cluster.local'] })],
+      virtualServices: [vs(100)],
+    });
+    const first = buildRegistry(base);
+    const second = shareUnchanged(first, buildRegistry({ ...base, virtualServices: [vs(90)] }));
+    assert.equal(second.services, first.services);
+    assert.equal(second.destinationRules, first.destinationRules);
+    assert.equal(second.peerAuthentications, first.peerAuthentications);
+    assert.notEqual(second.virtualServices, first.virtualServices);
+    assert.equal(
+      (second.virtualServices.get('echo.default.svc.cluster.local')![0].spec as any).http[0].route[0].weight,
+      90,
+    );
   });
 });

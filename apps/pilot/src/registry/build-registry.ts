@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import type { ConfigResource } from './config-store';
 import { candidateHosts, resolveHost, selects } from './hosts';
 import type { MeshService, ServiceEndpoint, ServicePort } from './model';
@@ -116,6 +117,22 @@ export function buildRegistry(inputs: RegistryInputs): RegistrySnapshot {
     destinationRules,
     peerAuthentications: [...(inputs.peerAuthentications ?? [])],
   };
+}
+
+const SNAPSHOT_FIELDS = ['services', 'subsets', 'virtualServices', 'destinationRules', 'peerAuthentications'] as const;
+
+/**
+ * `next`, with each field that equals (deeply) the same field of `previous` replaced by that
+ * very object. A change to one kind of config then leaves the other fields identical, which is
+ * how config generation tells what it can keep (see ConfigGenerator).
+ */
+export function shareUnchanged(previous: RegistrySnapshot | undefined, next: RegistrySnapshot): RegistrySnapshot {
+  if (!previous) return next;
+  const shared: Record<string, unknown> = {};
+  for (const field of SNAPSHOT_FIELDS) {
+    shared[field] = isDeepStrictEqual(previous[field], next[field]) ? previous[field] : next[field];
+  }
+  return shared as unknown as RegistrySnapshot;
 }
 
 /** The service a client in `namespace` means by `host` (short names allowed), if any. */

@@ -1,6 +1,6 @@
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { PilotMetrics } from '../metrics/pilot-metrics';
-import { buildRegistry, type RegistrySnapshot } from './build-registry';
+import { buildRegistry, type RegistrySnapshot, shareUnchanged } from './build-registry';
 import { ConfigStore } from './config-store';
 import { WorkloadRegistrations } from './workload-registrations';
 
@@ -40,15 +40,21 @@ export class ServiceRegistry implements OnModuleInit {
     for (const listener of this.listeners) listener();
   }
 
+  /** A new snapshot; the parts a change left as they were are the previous snapshot's objects. */
   private build(): RegistrySnapshot {
-    const snapshot = buildRegistry({
-      serviceEntries: this.store.list('ServiceEntry'),
-      workloadEntries: this.store.list('WorkloadEntry'),
-      virtualServices: this.store.list('VirtualService'),
-      destinationRules: this.store.list('DestinationRule'),
-      peerAuthentications: this.store.list('PeerAuthentication'),
-      workloads: this.workloads.list(),
-    });
+    // `current` is still unset during the constructor's first build.
+    const previous = this.current as RegistrySnapshot | undefined;
+    const snapshot = shareUnchanged(
+      previous,
+      buildRegistry({
+        serviceEntries: this.store.list('ServiceEntry'),
+        workloadEntries: this.store.list('WorkloadEntry'),
+        virtualServices: this.store.list('VirtualService'),
+        destinationRules: this.store.list('DestinationRule'),
+        peerAuthentications: this.store.list('PeerAuthentication'),
+        workloads: this.workloads.list(),
+      }),
+    );
     this.metrics.registrySize(
       snapshot.services.size,
       [...snapshot.services.values()].reduce((sum, s) => sum + s.endpoints.filter((e) => e.healthy).length, 0),

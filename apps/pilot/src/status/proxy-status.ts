@@ -9,7 +9,7 @@ export interface TypeStatus {
   /** The version sent last (equal to ackedVersion when SYNCED). */
   sentVersion?: string;
   resources?: number;
-  subscribed: string[] | '*';
+  subscribed: readonly string[] | '*';
   lastPushAt?: string;
   lastAckAt?: string;
   error?: { message: string; version: string; at: string };

@@ -2,7 +2,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { ServerDuplexStream } from '@grpc/grpc-js';
 import type { GeneratedResource } from './config-generator';
 import type { ProxyNode } from './node';
-import { type DiscoveryRequest, type DiscoveryResponse, TYPE_URLS, type XdsType } from './types';
+import type { ResponseEncoder } from './response-encoder';
+import type { DiscoveryRequest, XdsType } from './types';
 
 /** Where one resource type of one stream stands, as proxy-status reports it. */
 export type SyncStatus = 'SYNCED' | 'STALE' | 'NACK' | 'NOT_SENT';
@@ -10,7 +11,7 @@ export type SyncStatus = 'SYNCED' | 'STALE' | 'NACK' | 'NOT_SENT';
 /** One subscribed type on one stream. */
 export interface Subscription {
   /** Requested names; null for a wildcard subscription (everything). */
-  names: string[] | null;
+  names: readonly string[] | null;
   sentVersion?: string;
   sentNonce?: string;
   sentHash?: string;
@@ -26,20 +27,22 @@ export interface Subscription {
   changeSeenAt?: number;
 }
 
-export type AdsCall = ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>;
-
-const CONTROL_PLANE = { identifier: 'bowline-pilot' };
+/**
+ * The ADS call. Pilot writes each DiscoveryResponse already encoded (ResponseEncoder), which the
+ * gRPC server sends as it is (sendPreEncodedResponses in #libs/grpc).
+ */
+export type AdsCall = ServerDuplexStream<DiscoveryRequest, Buffer>;
 
 /** One ADS stream: its proxy, and per type what was asked, sent, accepted or rejected. */
 export class XdsConnection {
   readonly id = `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
   readonly subscriptions = new Map<XdsType, Subscription>();
   node?: ProxyNode;
-  private nonces = 0;
 
   constructor(
     readonly call: AdsCall,
     readonly connectedAt: Date,
+    private readonly responses: ResponseEncoder,
   ) {}
 
   status(type: XdsType): SyncStatus {
@@ -66,17 +69,11 @@ export class XdsConnection {
     const hash = digest(resources);
     if (!force && hash === subscription.sentHash) return false;
     const version = hash.slice(0, 16);
-    const nonce = `${this.id}-${++this.nonces}`;
-    this.call.write({
-      version_info: version,
-      resources: resources.map((r) => r.resource),
-      type_url: TYPE_URLS[type],
-      nonce,
-      control_plane: CONTROL_PLANE,
-    });
+    const response = this.responses.encode(type, resources, version, subscription.sentNonce);
+    this.call.write(response.bytes);
     Object.assign(subscription, {
       sentVersion: version,
-      sentNonce: nonce,
+      sentNonce: response.nonce,
       sentHash: hash,
       sentCount: resources.length,
       lastPushAt: now,

@@ -11,6 +11,7 @@ import { ServiceRegistry } from '../registry/service-registry';
 import { WorkloadRegistrations } from '../registry/workload-registrations';
 import type { AdsCall } from './connection';
 import { DiscoveryServer } from './discovery-server';
+import { EnvoyCodec } from './envoy-codec';
 import { type DiscoveryRequest, type DiscoveryResponse, TYPE_URLS } from './types';
 
 const entry = (name: string, port: number, addresses: string[]): ConfigResource => ({
@@ -26,11 +27,14 @@ const entry = (name: string, port: number, addresses: string[]): ConfigResource 
   labels: {},
 });
 
-/** A stand-in for grpc-js's duplex call: records what the server writes. */
+const codec = new EnvoyCodec();
+
+/** A stand-in for grpc-js's duplex call: records what the server writes (encoded), decoded as a client would. */
 class FakeCall extends EventEmitter {
   readonly written: DiscoveryResponse[] = [];
-  write(response: DiscoveryResponse): boolean {
-    this.written.push(response);
+  write(response: Buffer): boolean {
+    assert.ok(Buffer.isBuffer(response), 'responses are written encoded');
+    this.written.push(codec.decodeResponse(response));
     return true;
   }
   end(): void {

@@ -10,7 +10,9 @@ import { ConfigGenerator } from './config-generator';
 import { type AdsCall, XdsConnection } from './connection';
 import { EnvoyCodec } from './envoy-codec';
 import { meshOptions } from './mesh';
+import { NameLists } from './name-lists';
 import { parseNode } from './node';
+import { ResponseEncoder } from './response-encoder';
 import { type DiscoveryRequest, PUSH_ORDER, typeLabel, xdsTypeOf, type XdsType } from './types';
 
 /** A debounced push waits at most this many debounce periods while changes keep coming. */
@@ -21,13 +23,16 @@ const MAX_DEBOUNCE_FACTOR = 10;
  * register a workload); each request subscribes to names of one type, ACKs (nonce of the latest
  * response, no error) or NACKs (with error_detail: recorded, and the proxy keeps its last good
  * config, so nothing is re-sent until the config changes). Registry changes are debounced
- * (PILOT_DEBOUNCE) and pushed only to streams whose generated resources changed.
+ * (PILOT_DEBOUNCE) and pushed only to streams whose generated resources changed. Streams that
+ * get the same answer get the same encoded response (ResponseEncoder), encoded once per push.
  */
 @Injectable()
 export class DiscoveryServer implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger('DiscoveryServer');
   private readonly connections = new Map<string, XdsConnection>();
   private readonly generator: ConfigGenerator;
+  private readonly responses: ResponseEncoder;
+  private readonly nameLists = new NameLists();
   private timer?: NodeJS.Timeout;
   private firstChangeAt?: number;
 
@@ -38,7 +43,9 @@ export class DiscoveryServer implements OnModuleInit, OnModuleDestroy {
     @Inject(WorkloadRegistrations) private readonly workloads: WorkloadRegistrations,
     @Inject(PilotMetrics) private readonly metrics: PilotMetrics,
   ) {
-    this.generator = new ConfigGenerator(new EnvoyCodec(), meshOptions(config));
+    const codec = new EnvoyCodec();
+    this.generator = new ConfigGenerator(codec, meshOptions(config));
+    this.responses = new ResponseEncoder(codec);
   }
 
   onModuleInit(): void {
@@ -58,7 +65,7 @@ export class DiscoveryServer implements OnModuleInit, OnModuleDestroy {
 
   /** Serves one StreamAggregatedResources call until either side ends it. */
   open(call: AdsCall): void {
-    const connection = new XdsConnection(call, this.clock.now());
+    const connection = new XdsConnection(call, this.clock.now(), this.responses);
     this.connections.set(connection.id, connection);
     this.metrics.proxyConnected(1);
     let closed = false;
@@ -105,7 +112,7 @@ export class DiscoveryServer implements OnModuleInit, OnModuleDestroy {
       this.logger.debug({ msg: 'unsupported xDS type ignored', typeUrl: request.type_url, node: connection.node.id });
       return;
     }
-    const names = requestedNames(type, request, connection.subscriptions.get(type)?.names);
+    const names = requestedNames(type, request, connection.subscriptions.get(type)?.names, this.nameLists);
     const subscription = connection.subscriptions.get(type);
     if (!subscription || !request.response_nonce) {
       // A new subscription (or a reconnecting proxy telling what it has): answer with the current state.
@@ -182,17 +189,22 @@ export class DiscoveryServer implements OnModuleInit, OnModuleDestroy {
 function requestedNames(
   type: XdsType,
   request: DiscoveryRequest,
-  previous: string[] | null | undefined,
-): string[] | null {
-  const names = [...(request.resource_names ?? [])];
+  previous: readonly string[] | null | undefined,
+  lists: NameLists,
+): readonly string[] | null {
+  const requested = request.resource_names ?? [];
+  // The usual ACK repeats the names it got, in the same order: keep them without copying and sorting.
+  if (previous && sameNames(requested, previous)) return previous;
+  const names = [...requested];
   if (names.includes('*')) return null;
   if (names.length === 0 && (type === 'LDS' || type === 'CDS') && (previous === undefined || previous === null)) {
     return null;
   }
-  return names.sort();
+  return lists.intern(names.sort());
 }
 
 function sameNames(a: readonly string[] | null, b: readonly string[] | null): boolean {
-  if (a === null || b === null) return a === b;
+  if (a === b) return true;
+  if (a === null || b === null) return false;
   return a.length === b.length && a.every((name, i) => name === b[i]);
 }

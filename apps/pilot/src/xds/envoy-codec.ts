@@ -2,7 +2,7 @@ import { accessSync, constants } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import * as protobuf from 'protobufjs';
 import { ENVOY_PROTO_INCLUDE_DIRS } from '#libs/proto';
-import type { AnyMessage } from './types';
+import type { AnyMessage, DiscoveryResponse } from './types';
 
 /** The Envoy protos whose messages Pilot encodes into `google.protobuf.Any`. */
 const FILES = [
@@ -19,7 +19,11 @@ const FILES = [
   'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
   'envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.proto',
   'envoy/extensions/retry/host/previous_hosts/v3/previous_hosts.proto',
+  // The ADS response itself, encoded once per answer shared by many streams (see ResponseEncoder).
+  'envoy/service/discovery/v3/discovery.proto',
 ];
+
+const DISCOVERY_RESPONSE = 'envoy.service.discovery.v3.DiscoveryResponse';
 
 const WELL_KNOWN = ['api', 'descriptor', 'source_context', 'type'];
 
@@ -62,6 +66,18 @@ export class EnvoyCodec {
   pack(typeUrl: string, message: Record<string, unknown>): AnyMessage {
     const type = this.type(typeUrl);
     return { type_url: typeUrl, value: Buffer.from(type.encode(type.fromObject(message)).finish()) };
+  }
+
+  /** The wire bytes of a DiscoveryResponse (its resources already packed). */
+  encodeResponse(response: DiscoveryResponse): Buffer {
+    const type = this.type(DISCOVERY_RESPONSE);
+    return Buffer.from(type.encode(type.fromObject(response)).finish());
+  }
+
+  /** Decodes a DiscoveryResponse as the gRPC loader does (proto field names, resources left packed), for tests. */
+  decodeResponse(bytes: Uint8Array): DiscoveryResponse {
+    const type = this.type(DISCOVERY_RESPONSE);
+    return type.toObject(type.decode(bytes), { defaults: true, longs: String, enums: Number }) as DiscoveryResponse;
   }
 
   /** Decodes an `Any` back to a plain object (enums as names), for tests and debugging. */
