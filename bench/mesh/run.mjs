@@ -54,6 +54,7 @@ function options() {
       warmup: { type: 'string' },
       keep: { type: 'boolean', default: false },
       'proxy-main': { type: 'string' },
+      'decision-logs': { type: 'string', default: 'off' },
       'skip-setup': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -70,6 +71,7 @@ function options() {
         '  --duration S --max-duration S --warmup S   (default 20, 15, 3; --quick: 5, 5, 1)',
         '  --keep                         keep the scratch directory (configs, logs, certificates)',
         '  --skip-setup                   do not run bench/mesh/setup.sh first',
+        '  --decision-logs on|off         bowline-authz: the server sidecar sends every decision to the policy service (default off)',
         '  --proxy-main FILE              the sidecar entry point (default dist/apps/proxy/src/main.js)',
       ].join('\n'),
     );
@@ -82,6 +84,10 @@ function options() {
   for (const p of paths)
     if (!KNOWN_PATHS.includes(p)) throw new Error(`unknown path '${p}' (known: ${KNOWN_PATHS.join(', ')})`);
   if (!paths.includes('direct')) paths.unshift('direct'); // the baseline every added latency is taken against
+  const oneOf = (v, allowed, name) => {
+    if (!allowed.includes(v)) throw new Error(`--${name} must be one of ${allowed.join(', ')}`);
+    return v;
+  };
   const num = (v, name) => {
     const n = Number(v);
     if (!Number.isFinite(n) || n < 0) throw new Error(`--${name} must be a number`);
@@ -101,6 +107,7 @@ function options() {
     keep: values.keep,
     skipSetup: values['skip-setup'],
     proxyMain: values['proxy-main'],
+    decisionLogs: oneOf(values['decision-logs'], ['on', 'off'], 'decision-logs'),
   };
 }
 
@@ -324,7 +331,7 @@ function report(opts, agg, failures, profiles) {
     const share = (key) => `${((on.fixed[key] / off.fixed[key] - 1) * 100).toFixed(1)}%`;
     lines.push(
       '',
-      `### Authorization on vs off (bowline-authz: the server sidecar evaluates ${AUTHZ_POLICY_COUNT} AuthorizationPolicies per request, decision logs on)`,
+      `### Authorization on vs off (bowline-authz: the server sidecar evaluates ${AUTHZ_POLICY_COUNT} AuthorizationPolicies per request, decision logs ${opts.decisionLogs})`,
       '',
       '| metric | bowline-authz ÷ bowline | authorization adds | goal |',
       '| --- | ---: | ---: | --- |',
@@ -403,6 +410,7 @@ async function main() {
           certsDir,
           cpuProfDir,
           proxyMain: opts.proxyMain,
+          decisionLogs: opts.decisionLogs,
           say,
         });
         started.push(path);

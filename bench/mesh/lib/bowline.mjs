@@ -5,7 +5,7 @@
 //   and a static bootstrap file (no Pilot).
 // bowline-authz is the same pair with authorization on: Galley and the policy service run too,
 // AUTHZ_POLICY_COUNT AuthorizationPolicies select the server workload, and the server sidecar
-// enforces them in process (PROXY_POLICY_URL, decision logs on, as a user would run it).
+// enforces them in process (PROXY_POLICY_URL; decision logs as --decision-logs says, off by default).
 import { Buffer } from 'node:buffer';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -145,7 +145,16 @@ export function startBowlineAuthz(context) {
   return startBowline({ ...context, authz: true });
 }
 
-export async function startBowline({ root, tmp, appPort, cpuProfDir, proxyMain, say, authz = false }) {
+export async function startBowline({
+  root,
+  tmp,
+  appPort,
+  cpuProfDir,
+  proxyMain,
+  say,
+  authz = false,
+  decisionLogs = 'off',
+}) {
   const pathName = authz ? 'bowline-authz' : 'bowline';
   const services = ['citadel', ...(authz ? ['galley', 'policy'] : [])];
   for (const file of [...services.map((s) => `dist/apps/${s}/src/main.js`), 'dist/libs/db/src/cli.js'])
@@ -279,6 +288,7 @@ export async function startBowline({ root, tmp, appPort, cpuProfDir, proxyMain, 
         if (authz) {
           env.PROXY_POLICY_URL = `http://127.0.0.1:${policyAdminPort}`;
           env.PROXY_POLICY_TOKEN = ADMIN_TOKEN;
+          env.PROXY_DECISION_LOGS = decisionLogs;
         }
       }
       writeFileSync(
