@@ -25,6 +25,7 @@ import type { AdsCall } from '../../apps/pilot/src/xds/connection';
 import { DiscoveryServer } from '../../apps/pilot/src/xds/discovery-server';
 import { EnvoyCodec } from '../../apps/pilot/src/xds/envoy-codec';
 import { TYPE_URLS, type XdsType } from '../../apps/pilot/src/xds/types';
+import { configResource as res } from '../../apps/pilot/src/registry/testing';
 
 const { values } = parseArgs({
   options: {
@@ -47,15 +48,6 @@ class Call extends EventEmitter {
   }
   end(): void {}
 }
-
-const res = (kind: ConfigResource['kind'], name: string, spec: Record<string, unknown>): ConfigResource => ({
-  kind,
-  namespace: 'default',
-  name,
-  resourceVersion: 1,
-  spec,
-  labels: {},
-});
 
 function config(extra: number): ConfigResource[] {
   const out: ConfigResource[] = [];

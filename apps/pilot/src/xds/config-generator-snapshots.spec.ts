@@ -1,20 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { buildRegistry, type RegistryInputs, type RegistrySnapshot, shareUnchanged } from '../registry/build-registry';
-import type { ConfigResource, WatchedKind } from '../registry/config-store';
+import { configResource as resource } from '../registry/testing';
 import { ConfigGenerator } from './config-generator';
 import { EnvoyCodec } from './envoy-codec';
 import type { ProxyNode } from './node';
 import type { XdsType } from './types';
-
-const resource = (kind: WatchedKind, name: string, spec: Record<string, unknown>): ConfigResource => ({
-  kind,
-  namespace: 'default',
-  name,
-  resourceVersion: 1,
-  spec,
-  labels: {},
-});
 
 const entry = (addresses: string[]) =>
   resource('ServiceEntry', 'echo', {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { buildRegistry, type RegistrySnapshot } from '../registry/build-registry';
-import type { ConfigResource, WatchedKind } from '../registry/config-store';
+import { configResource as resource } from '../registry/testing';
 import { ConfigGenerator } from './config-generator';
 import { EnvoyCodec } from './envoy-codec';
 import type { ProxyNode } from './node';
@@ -17,15 +17,6 @@ const validators = {
   EDS: () => require(`${XDS}/endpoint-resource-type`).EndpointResourceType.get(),
 };
 /* eslint-enable @typescript-eslint/no-require-imports */
-
-const resource = (kind: WatchedKind, name: string, spec: Record<string, unknown>): ConfigResource => ({
-  kind,
-  namespace: 'default',
-  name,
-  resourceVersion: 1,
-  spec,
-  labels: {},
-});
 
 const CONFIG = {
   serviceEntries: [
