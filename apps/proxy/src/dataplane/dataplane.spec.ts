@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { createServer, request, type IncomingMessage, type Server } from 'node:http';
+import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect as connectHttp2, createServer as createHttp2Server, type Http2Server } from 'node:http2';
 import { connect as connectNet } from 'node:net';
 import { connect as connectTls } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { createLogger } from '#libs/logging';
+import { until } from '#libs/testing';
 import type { Cluster, Endpoint, MeshConfig, MeshConfigSource, Route } from '../mesh/model';
 import { DEFAULT_LIMITS, EMPTY_MESH_CONFIG } from '../mesh/model';
 import type { RequestRecord } from '../telemetry/types';
@@ -74,13 +75,14 @@ function meshConfig(
   endpoints: Endpoint[],
   route: Partial<Route> = {},
   mode: 'STRICT' | 'PERMISSIVE' = 'STRICT',
+  limits: Partial<Cluster['limits']> = {},
 ): MeshConfig {
   const clusterName = `outbound|8080||${HOST}`;
   const cluster: Cluster = {
     name: clusterName,
     lbPolicy: 'ROUND_ROBIN',
     connectTimeoutMs: 1000,
-    limits: DEFAULT_LIMITS,
+    limits: { ...DEFAULT_LIMITS, ...limits },
     tls: { sni: `outbound_.8080_._.${HOST}`, expectedSans: ['spiffe://cluster.local/ns/default/sa/server'] },
     http2: false,
   };
@@ -168,6 +170,7 @@ describe('data plane: two sidecars over mTLS', () => {
   const clientMesh = new MutableMesh(EMPTY_MESH_CONFIG);
   const serverMesh = new MutableMesh(meshConfig([]));
   let serverTls: TlsMaterial;
+  let clientPools: UpstreamPools;
 
   before(async () => {
     app = createServer((req, res) => {
@@ -198,7 +201,7 @@ describe('data plane: two sidecars over mTLS', () => {
     failingPort = await listen(failing);
 
     const clientTls = new TlsMaterial(clientIdentity);
-    const clientPools = new UpstreamPools(clientTls);
+    clientPools = new UpstreamPools(clientTls);
     const local = (name: string) => ({ workload: name, namespace: 'default', spiffeId: () => undefined });
     outbound = new OutboundListener({
       mesh: clientMesh,
@@ -425,6 +428,41 @@ describe('data plane: two sidecars over mTLS', () => {
       clientMesh.config = meshConfig(endpoints);
     }
   });
+
+  it(
+    'answers 503 (UO) once requests waiting for a connection reach max_pending_requests',
+    { timeout: 20_000 },
+    async () => {
+      const held: ServerResponse[] = [];
+      const busy = createServer((_req, res) => held.push(res));
+      const busyPort = await listen(busy);
+      const endpoint = { address: '127.0.0.1', port: busyPort, weight: 1, mtls: false };
+      clientMesh.config = meshConfig([endpoint], {}, 'STRICT', { maxConnections: 1, maxPendingRequests: 1 });
+      const target = { address: '127.0.0.1', port: busyPort, maxConnections: 1 };
+      const headers = { host: 'server:8080' };
+      try {
+        const first = call(outboundPort, '/first', headers);
+        await until('the first request at the app', async () => (held.length === 1 ? true : undefined));
+        const second = call(outboundPort, '/second', headers);
+        await until('the second request waiting', async () => (clientPools.queued(target) === 1 ? true : undefined));
+
+        const third = await call(outboundPort, '/third', headers);
+        assert.equal(third.status, 503);
+        assert.equal(third.body, 'upstream overflow: the connection pool is at max_pending_requests\n');
+        held.shift()!.end('one');
+        assert.equal((await first).body, 'one');
+        await until('the second request at the app', async () => (held.length === 1 ? true : undefined));
+        held.shift()!.end('two');
+        assert.equal((await second).body, 'two', 'the waiting request got the connection');
+        await new Promise((resolve) => setImmediate(resolve));
+        assert.ok(records.some((r) => r.path === '/third' && r.flags.includes('UO')));
+      } finally {
+        clientMesh.config = meshConfig([{ address: '127.0.0.1', port: inboundPort, weight: 1, mtls: true }]);
+        busy.closeAllConnections();
+        busy.close();
+      }
+    },
+  );
 
   it('answers 504 (UT) when the upstream is slower than the route timeout', async () => {
     const slow = createServer((_req, res) => setTimeout(() => res.end('late'), 1_000));

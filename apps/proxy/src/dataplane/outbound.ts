@@ -196,19 +196,19 @@ export class OutboundListener {
         this.reply(exchange, 503, 'upstream overflow: the cluster is at max_requests', 'UO');
         return;
       }
+      const target = upstreamTarget(cluster, endpoint);
+      const http2 = exchange.down.protocol === 'HTTP/2' || cluster.http2;
+      if (!http2 && this.pendingOverflow(cluster, target)) {
+        this.reply(exchange, 503, 'upstream overflow: the connection pool is at max_pending_requests', 'UO');
+        return;
+      }
       previous = endpoint;
       exchange.upstreamHost = `${endpoint.address}:${endpoint.port}`;
       const remaining = deadline - performance.now();
       const perTry = retry?.perTryTimeoutMs ?? 0;
       const timeoutMs = Math.max(1, Math.min(perTry > 0 ? perTry : Infinity, remaining));
       const last = attempt >= maxAttempts;
-      const outcome = await this.attempt(
-        exchange,
-        cluster,
-        endpoint,
-        request,
-        Number.isFinite(timeoutMs) ? timeoutMs : 0,
-      );
+      const outcome = await this.attempt(exchange, cluster, endpoint, target, http2, request, timeoutMs);
       if (outcome instanceof UpstreamFailure) {
         const overall = outcome.kind === 'timeout' && performance.now() >= deadline;
         if (!last && !overall && retry && shouldRetry(retry.retryOn, { failure: outcome.kind })) continue;
@@ -233,30 +233,36 @@ export class OutboundListener {
     }
   }
 
+  /**
+   * HTTP/1.1: the requests already waiting for a connection to this endpoint are at
+   * max_pending_requests. (Requests only wait once the cluster has max_connections in flight,
+   * so the pool is not looked at before that.)
+   */
+  private pendingOverflow(cluster: Cluster, target: UpstreamTarget): boolean {
+    return (
+      this.deps.balancer.active(cluster.name) >= cluster.limits.maxConnections &&
+      this.deps.pools.queued(target) >= cluster.limits.maxPendingRequests
+    );
+  }
+
   private async attempt(
     exchange: Exchange,
     cluster: Cluster,
     endpoint: Endpoint,
+    target: UpstreamTarget,
+    useHttp2: boolean,
     request: OutgoingRequest,
     timeoutMs: number,
   ): Promise<UpstreamResponse | UpstreamFailure> {
-    const tls = endpoint.mtls && cluster.tls ? cluster.tls : undefined;
-    if (tls) exchange.destinationPrincipal = tls.expectedSans[0] ?? 'unknown';
-    const target: UpstreamTarget = {
-      address: endpoint.address,
-      port: endpoint.port,
-      tls,
-      maxConnections: cluster.limits.maxConnections,
-    };
+    if (target.tls) exchange.destinationPrincipal = target.tls.expectedSans[0] ?? 'unknown';
     const options = {
       connectTimeoutMs: cluster.connectTimeoutMs,
-      timeoutMs,
-      tls: tls !== undefined,
+      timeoutMs: Number.isFinite(timeoutMs) ? timeoutMs : 0,
+      tls: target.tls !== undefined,
       onCancel: (cancel: () => void) => exchange.down.onAbort(cancel),
     };
     this.deps.balancer.begin(cluster.name, endpoint);
     try {
-      const useHttp2 = exchange.down.protocol === 'HTTP/2' || cluster.http2;
       const response = useHttp2
         ? await sendHttp2(this.deps.pools.session(target), request, options)
         : await sendHttp1(this.deps.pools.agent(target), target, request, options);
@@ -371,4 +377,14 @@ export function tunnel(
 
 function headerText(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
+}
+
+/** Where an attempt on `endpoint` goes: mTLS when the endpoint has a sidecar and the cluster says how. */
+function upstreamTarget(cluster: Cluster, endpoint: Endpoint): UpstreamTarget {
+  return {
+    address: endpoint.address,
+    port: endpoint.port,
+    tls: endpoint.mtls && cluster.tls ? cluster.tls : undefined,
+    maxConnections: cluster.limits.maxConnections,
+  };
 }

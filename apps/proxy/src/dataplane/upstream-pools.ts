@@ -49,6 +49,14 @@ export class UpstreamPools {
     return agent;
   }
 
+  /** HTTP/1.1 requests waiting for a connection to `target` (its pool is at max_connections). */
+  queued(target: UpstreamTarget): number {
+    const agent = this.agents.get(poolKey(target));
+    let count = 0;
+    if (agent) for (const waiting of Object.values(agent.requests)) count += waiting?.length ?? 0;
+    return count;
+  }
+
   /** An HTTP/2 session to `target` (h2 over mTLS for a sidecar, h2c prior knowledge otherwise). */
   session(target: UpstreamTarget): ClientHttp2Session {
     const key = poolKey(target);
