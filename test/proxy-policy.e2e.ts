@@ -210,6 +210,30 @@ describe('AuthorizationPolicy enforced in the proxy, from a policy-service bundl
     assert.equal((await fetch(url)).status, 401, 'a token is required');
   });
 
+  it('compiles only the policies selecting the workload when the proxy sends its labels; 400 for bad labels', async () => {
+    const auth = { authorization: `Bearer ${proxyToken}` };
+    const policies = async (labels: string) => {
+      const response = await fetch(`${policy.adminUrl}/v1/bundles/authz?namespace=default&labels=${labels}`, {
+        headers: auth,
+      });
+      assert.equal(response.status, 200);
+      return ((await response.json()) as { istio: { policies: string[] } }).istio.policies;
+    };
+    assert.deepEqual(await policies('app=server,version=v1'), ['default/server-get']);
+    assert.deepEqual(await policies('app=other'), []);
+    const bad = await fetch(`${policy.adminUrl}/v1/bundles/authz?namespace=default&labels=app`, { headers: auth });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.headers.get('content-type')?.split(';')[0], 'application/problem+json');
+    const problem = (await bad.json()) as { detail: string; errors: { path: string; message: string }[] };
+    assert.equal(problem.detail, 'invalid bundle request: labels: "app" is not key=value');
+    assert.deepEqual(problem.errors, [{ path: 'labels', message: '"app" is not key=value' }]);
+    // The server sidecar asks with its labels (PROXY_LABELS app=server).
+    const dump = (await (await fetch(`${server.admin}/config_dump`, { headers: proxyAuth })).json()) as {
+      bowline: { extra: { policy: { bundle: { labels: string | null } } } };
+    };
+    assert.equal(dump.bowline.extra.policy.bundle.labels, 'app=server');
+  });
+
   it('lets the client GET, denies its POST (403, UAEX) and any other identity', async () => {
     assert.equal((await curl(client.outbound, 'server:8080', '/items')).status, 200);
     const post = await curl(client.outbound, 'server:8080', '/items', ['-X', 'POST']);

@@ -1,12 +1,13 @@
 /**
  * In-proxy authorization cost: `PolicyAuthorizer.authorize()` as the inbound listener calls it
- * for every request (input building, the Istio AuthorizationPolicy module generated for ~20
- * policies, then an opa-envoy-plugin Rego policy; decision logging to an in-memory sink).
+ * for every request (the module input, the Istio AuthorizationPolicy module generated for the
+ * policies of 20 in the namespace that select the workload, as its bundle holds them, then an
+ * opa-envoy-plugin Rego policy; decision logging to an in-memory sink that builds nothing).
  *
  *   npm run build && node dist/bench/policy/in-proxy.js [iterations]
  *
- * Prints p50/p99/max in microseconds for the AuthorizationPolicy-only bundle and for the
- * bundle with a Rego policy, where one decision's time goes (each step timed alone), and the
+ * Prints p50/p99/max in microseconds for the AuthorizationPolicy-only bundle (the workload's,
+ * and the namespace's whole set for comparison) and for the bundle with a Rego policy, where one decision's time goes (each step timed alone), and the
  * same-run baseline: OPA's own evaluator on the same module and input (`opa bench` per op,
  * `opa eval --metrics` eval time), with the ratios. Numbers, never assertions.
  */
@@ -21,10 +22,11 @@ import pino from 'pino';
 import { istioAttributes, PolicyRuntime, readWasmBundle } from '#libs/policy-runtime';
 import { toolPath } from '#libs/testing';
 import { generateIstioAuthz } from '../../apps/policy/src/authorization/istio-authz.codegen';
-import { normalisePolicy } from '../../apps/policy/src/authorization/normalise';
+import { type NormalPolicy, normalisePolicy } from '../../apps/policy/src/authorization/normalise';
+import { policiesFor } from '../../apps/policy/src/bundles/workload-selection';
 import type { AuthorizationRequest } from '../../apps/proxy/src/dataplane/authorization';
 import { BUNDLE_FORMAT, parseBundle } from '../../apps/proxy/src/policy/bundle';
-import { requestInput } from '../../apps/proxy/src/policy/input';
+import { requestAttributes, requestInput } from '../../apps/proxy/src/policy/input';
 import { PolicyAuthorizer } from '../../apps/proxy/src/policy/policy-authorizer';
 
 const run = promisify(execFile);
@@ -129,8 +131,12 @@ function timed(iterations: number, fn: () => unknown): Percentiles {
   return { p50: at(0.5), p99: at(0.99), max: samples[samples.length - 1] };
 }
 
-async function authorizer(istio: Buffer, headers: string[], rego: Buffer | null): Promise<PolicyAuthorizer> {
-  const list = policies();
+async function authorizer(
+  list: NormalPolicy[],
+  istio: Buffer,
+  headers: string[],
+  rego: Buffer | null,
+): Promise<PolicyAuthorizer> {
   const authz = new PolicyAuthorizer({
     local: LOCAL,
     logger: pino({ level: 'silent' }),
@@ -177,16 +183,25 @@ async function opaBaseline(rego: string, input: unknown): Promise<{ benchMicros:
 
 async function main(): Promise<void> {
   const iterations = Number(process.argv[2] ?? 20_000);
-  const generated = generateIstioAuthz(policies());
-  const [istio, rego] = await Promise.all([
+  // The bundle the sidecar gets (`?labels=app=server`: the 10 policies selecting it), and the
+  // namespace's whole set (a proxy that sends no labels).
+  const all = policies();
+  const selected = policiesFor(all, LOCAL.namespace, LOCAL.labels);
+  const generated = generateIstioAuthz(selected, { applicable: false });
+  const whole = generateIstioAuthz(all, { applicable: false });
+  const [istio, istioWhole, rego] = await Promise.all([
     compile(generated.rego, generated.entrypoint),
+    compile(whole.rego, whole.entrypoint),
     compile(REGO, 'envoy/authz/allow'),
   ]);
-  const only = await authorizer(istio, generated.headers, null);
-  const withRego = await authorizer(istio, generated.headers, rego);
+  const only = await authorizer(selected, istio, generated.headers, null);
+  const onlyWhole = await authorizer(all, istioWhole, whole.headers, null);
+  const withRego = await authorizer(selected, istio, generated.headers, rego);
+  const n = `${selected.length} of ${all.length}`;
   const results: [string, Percentiles][] = [
-    ['authorize(), 20 AuthorizationPolicies', timed(iterations, () => only.authorize(REQUEST))],
-    ['authorize(), 20 AuthorizationPolicies + Rego', timed(iterations, () => withRego.authorize(REQUEST))],
+    [`authorize(), ${n} AuthorizationPolicies (workload)`, timed(iterations, () => only.authorize(REQUEST))],
+    [`authorize(), ${all.length} (namespace bundle, no labels)`, timed(iterations, () => onlyWhole.authorize(REQUEST))],
+    [`authorize(), ${n} AuthorizationPolicies + Rego`, timed(iterations, () => withRego.authorize(REQUEST))],
   ];
   // Where one decision's time goes: each step alone, on the same request.
   const input = requestInput(REQUEST, LOCAL);
@@ -194,7 +209,14 @@ async function main(): Promise<void> {
   const runtime = await PolicyRuntime.load(istio, { entrypoint: generated.entrypoint });
   const steps: [string, Percentiles][] = [
     ['  requestInput (opa-envoy input document)', timed(iterations, () => requestInput(REQUEST, LOCAL))],
-    ['  istioAttributes (the module input)', timed(iterations, () => istioAttributes(input, generated.headers))],
+    [
+      '  istioAttributes (the module input, from it)',
+      timed(iterations, () => istioAttributes(input, generated.headers)),
+    ],
+    [
+      '  requestAttributes (the module input, no document)',
+      timed(iterations, () => requestAttributes(REQUEST, LOCAL, generated.headers)),
+    ],
     ['  PolicyRuntime.evaluate (wasm, generated module)', timed(iterations, () => runtime.evaluate(attributes))],
   ];
   const opa = await opaBaseline(generated.rego, attributes);
@@ -204,7 +226,8 @@ async function main(): Promise<void> {
   const [ap] = results;
   process.stdout.write(
     [
-      `${iterations} decisions each (allowed by default/p0, rule 0; generated module ${generated.rego.length} bytes of Rego)`,
+      `${iterations} decisions each (allowed by default/p0, rule 0; generated module ${generated.rego.length} bytes ` +
+        `of Rego for the workload, ${whole.rego.length} for the namespace)`,
       ...results.map(line),
       'where the time goes (each step alone):',
       ...steps.map(line),
@@ -212,7 +235,7 @@ async function main(): Promise<void> {
       `opa eval --metrics timer_rego_query_eval_ns p50:               ${fmt(opa.evalP50Micros)} (one cold evaluation per process)`,
       `ratios: authorize p50 / opa bench = ${(ap[1].p50 / opa.benchMicros).toFixed(2)}; ` +
         `authorize p99 / opa bench = ${(ap[1].p99 / opa.benchMicros).toFixed(2)}; ` +
-        `wasm evaluate p50 / opa bench = ${(steps[2][1].p50 / opa.benchMicros).toFixed(2)}; ` +
+        `wasm evaluate p50 / opa bench = ${(steps[3][1].p50 / opa.benchMicros).toFixed(2)}; ` +
         `authorize p50 / opa eval = ${(ap[1].p50 / opa.evalP50Micros).toFixed(2)}`,
       '',
     ].join('\n'),

@@ -45,3 +45,4 @@ export const SUPPORTED_BUILTINS: readonly string[] = Object.freeze(
   [...new Set([...NATIVE_WASM_BUILTINS, ...LANGUAGE_BUILTINS, ...SDK_BUILTINS, ...HOST_BUILTINS])].sort(),
 );
 export { istioAttributes, type IstioAttributes } from './istio-attributes';
+export { formatWorkloadLabels, labelKeyProblem, labelValueProblem, parseWorkloadLabels } from './workload-labels';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { checkRequestToInput } from './check-request';
-import { buildInput, InputError, parsePathAndQuery } from './input';
+import { buildInput, InputError, normaliseRequestPath, parsePathAndQuery } from './input';
 
 describe('input document (opa-envoy-plugin)', () => {
   it('splits and decodes the path, and collects repeated query parameters', () => {
@@ -99,5 +99,22 @@ describe('input document (opa-envoy-plugin)', () => {
     assert.equal(http.headers['content-type'], 'application/json');
     assert.equal(input.truncated_body, true);
     assert.equal(input.parsed_body, null);
+  });
+});
+
+describe('normaliseRequestPath', () => {
+  it('removes dot segments only; a path without any, and the query, are kept as they are', () => {
+    const cases: [string, string][] = [
+      ['/items?limit=10', '/items?limit=10'],
+      ['/a//b/', '/a//b/'],
+      ['/.well-known/x', '/.well-known/x'],
+      ['/a/./b/../c', '/a/c'],
+      ['/a/..', '/'],
+      ['/x?next=/../admin', '/x?next=/../admin'],
+      ['/a/b/..#/./f', '/a/#/./f'],
+      ['relative/../x', '/x'],
+      ['', '/'],
+    ];
+    for (const [path, normal] of cases) assert.equal(normaliseRequestPath(path), normal, path);
   });
 });

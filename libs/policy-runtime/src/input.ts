@@ -168,6 +168,8 @@ export function buildInput(request: HttpRequestDescription): Record<string, unkn
 export function normaliseRequestPath(path: string): string {
   const q = path.search(/[?#]/);
   const [raw, rest] = q < 0 ? [path, ''] : [path.slice(0, q), path.slice(q)];
+  // Without a dot segment (every one follows a `/`), an absolute path is already normal.
+  if (raw.startsWith('/') && !raw.includes('/.')) return path;
   const out: string[] = [];
   const segments = raw.split('/').slice(1);
   segments.forEach((segment, i) => {

@@ -5,7 +5,7 @@ import { PolicyRuntime } from '#libs/policy-runtime';
 import { toolPath } from '#libs/testing';
 import { OpaCliCompiler } from '../compiler/opa-cli.compiler';
 import type { PolicyConfig } from '../config';
-import { generateIstioAuthz } from './istio-authz.codegen';
+import { type AuthzCodegenOptions, generateIstioAuthz } from './istio-authz.codegen';
 import { type NormalPolicy, normalisePolicy } from './normalise';
 
 const policy = (name: string, spec: Record<string, unknown>, annotations: Record<string, string> = {}): NormalPolicy =>
@@ -18,8 +18,8 @@ describe('generateIstioAuthz', () => {
     Logger.overrideLogger(false);
     compiler = new OpaCliCompiler({ opaPath: toolPath('opa'), compileTimeout: 60_000 } as PolicyConfig);
   });
-  const load = async (policies: NormalPolicy[]) => {
-    const generated = generateIstioAuthz(policies);
+  const load = async (policies: NormalPolicy[], options: AuthzCodegenOptions = {}) => {
+    const generated = generateIstioAuthz(policies, options);
     const { wasm } = await compiler.compile({
       modules: { 'istio_authz.rego': generated.rego },
       entrypoints: [generated.entrypoint],
@@ -57,6 +57,25 @@ describe('generateIstioAuthz', () => {
     const other = decide(request({ 'request.path': '/public' }));
     assert.deepEqual([other.allowed, other.reason], [true, 'no ALLOW policy applies to the workload']);
     assert.deepEqual(other.dryRun, [{ policy: 'foo/e-dry', action: 'DENY', matched: false, ruleIndex: null }]);
+  });
+
+  it('leaves the applicable list out of bundles; with nothing else dynamic, the verdicts carry the constant lists', async () => {
+    const admin = { to: [{ operation: { paths: ['/admin*'] } }] };
+    const deny = policy('b-deny', { action: 'DENY', rules: [admin] });
+    const full = await load([deny]);
+    const bundled = await load([deny], { applicable: false });
+    assert.doesNotMatch(bundled.generated.rego, /object\.union|applicable/);
+    const { applicable, ...rest } = full.decide(request());
+    assert.deepEqual(applicable, ['foo/b-deny']);
+    assert.deepEqual(bundled.decide(request()), rest);
+    assert.deepEqual(
+      [rest.allowed, rest.policy, rest.ruleIndex, rest.audit, rest.auditPolicies, rest.custom, rest.dryRun],
+      [false, 'foo/b-deny', 0, false, [], [], []],
+    );
+    // An AUDIT policy makes the lists dynamic again.
+    const audited = await load([policy('a-audit', { action: 'AUDIT', rules: [admin] }), deny], { applicable: false });
+    assert.deepEqual(audited.decide(request()).auditPolicies, [{ policy: 'foo/a-audit', ruleIndex: 0 }]);
+    assert.equal(audited.decide(request()).applicable, undefined);
   });
 
   it('collects the headers conditions read, and keeps any string a policy holds a literal', async () => {

@@ -1,6 +1,16 @@
 import { ISTIO_AUTHZ_ENTRYPOINT } from './istio-authz.rego';
 import type { Condition, Matcher, NormalPolicy, NormalRule } from './normalise';
 
+/** What the decision of a generated module holds beyond the verdict. */
+export interface AuthzCodegenOptions {
+  /**
+   * Whether the decision lists the policies that apply to the workload (`applicable`; default
+   * true, for explanations). Proxy bundles leave it out: the proxy never reads it, and building
+   * and dumping it is a good part of a decision's cost. Nothing else in the decision changes.
+   */
+  applicable?: boolean;
+}
+
 /** One AuthorizationPolicy set as its own Rego module (see `generateIstioAuthz`). */
 export interface GeneratedAuthzModule {
   /** The module's source (package `bowline.istio.authz`, decision ISTIO_AUTHZ_ENTRYPOINT). */
@@ -47,7 +57,7 @@ function matchExpression(m: Matcher, value: string): string {
 
 const indent = (body: string[]) => body.map((line) => `\t${line}`);
 
-/** Emits the rules of one policy set; names are `p<policy>_r<rule>[_from<k>|_to<k>|_when<i>]...`. */
+/** Emits the rules of one policy set; helpers are named `p<policy>_r<rule>[_from<k>|_to<k>|_when<i>]...`. */
 class Emitter {
   readonly lines: string[] = [];
   readonly headers = new Set<string>();
@@ -106,20 +116,18 @@ class Emitter {
     return [name];
   }
 
-  /** `name` holds when the rule matches; not emitted for a rule that never does. */
-  matchRule(rule: NormalRule, name: string): boolean {
-    if (rule.force === 'never') return false;
-    if (rule.force === 'match') {
-      this.rule(name, [[]]);
-      return true;
-    }
-    const body = [
+  /**
+   * The body literals of `rule` (its helpers emitted under `name`): all hold when it matches;
+   * null for a rule that never does, `[]` for one that always does.
+   */
+  matchRule(rule: NormalRule, name: string): string[] | null {
+    if (rule.force === 'never') return null;
+    if (rule.force === 'match') return [];
+    return [
       ...this.clauses(rule.from, `${name}_from`),
       ...this.clauses(rule.to, `${name}_to`),
       ...rule.when.flatMap((c, i) => this.condition(c, `${name}_when${i}`)),
     ];
-    this.rule(name, [body]);
-    return true;
   }
 
   /**
@@ -133,14 +141,13 @@ class Emitter {
       ([k, v]) => `input["destination.labels"][${literal(k)}] == ${literal(v)}`,
     );
     this.rule(`p${i}_applies`, [[...scope, ...selector]]);
-    const matching = p.rules.flatMap((rule, j) => (this.matchRule(rule, `p${i}_r${j}`) ? [j] : []));
+    // Each rule's body sits in the chain itself (a rule of its own would be one more call and memo entry).
+    const matching = p.rules.flatMap((rule, j) => {
+      const body = this.matchRule(rule, `p${i}_r${j}`);
+      return body === null ? [] : [{ value: String(j), body }];
+    });
     if (matching.length === 0) return false;
-    this.lines.push(
-      ...elseChain(
-        `p${i}_first`,
-        matching.map((j) => ({ value: String(j), body: [`p${i}_r${j}`] })),
-      ),
-    );
+    this.lines.push(...elseChain(`p${i}_first`, matching));
     return true;
   }
 }
@@ -156,9 +163,13 @@ function elseChain(head: string, steps: { value: string; body: string[] }[]): st
   return [...out, ''];
 }
 
-const verdictObject = (allowed: boolean, reason: string, policy: string | null) =>
+/** `extra`: constant fields appended to every verdict (`, "k": v, ...`), or "". */
+const verdictObject = (allowed: boolean, reason: string, policy: string | null, extra: string) =>
   `{"allowed": ${allowed}, "action": "${allowed ? 'ALLOW' : 'DENY'}", "reason": ${literal(reason)}, ` +
-  `"policy": ${policy === null ? 'null' : literal(policy)}, "ruleIndex": ${policy === null ? 'null' : 'j'}}`;
+  `"policy": ${policy === null ? 'null' : literal(policy)}, "ruleIndex": ${policy === null ? 'null' : 'j'}${extra}}`;
+
+/** The decision's lists when no AUDIT, CUSTOM or dry-run policy can add to them. */
+const EMPTY_LISTS = ', "audit": false, "auditPolicies": [], "custom": [], "dryRun": []';
 
 /** Policy `i` applies and matched: `j` is its first matching rule. */
 const hit = (i: number) => [`p${i}_applies`, `j := p${i}_first`];
@@ -172,17 +183,23 @@ interface Indexed {
  * The verdict, in Istio's order: the enforced DENY policies (in set order, the first hit
  * decides), then no applicable ALLOW policy (allow), then the ALLOW policies, else deny.
  */
-function verdict(enforced: Indexed[], canMatch: Set<number>): string[] {
+function verdict(enforced: Indexed[], canMatch: Set<number>, extra: string): string[] {
   const deny = enforced.filter(({ p, i }) => p.action === 'DENY' && canMatch.has(i));
   const allow = enforced.filter(({ p }) => p.action === 'ALLOW');
-  const steps = deny.map(({ p, i }) => ({ value: verdictObject(false, 'a DENY policy matched', p.id), body: hit(i) }));
-  const none = verdictObject(true, 'no ALLOW policy applies to the workload', null);
+  const steps = deny.map(({ p, i }) => ({
+    value: verdictObject(false, 'a DENY policy matched', p.id, extra),
+    body: hit(i),
+  }));
+  const none = verdictObject(true, 'no ALLOW policy applies to the workload', null, extra);
   steps.push({ value: none, body: allow.length > 0 ? ['not any_allow'] : [] });
   if (allow.length === 0) return elseChain('verdict', steps);
   for (const { p, i } of allow.filter(({ i }) => canMatch.has(i))) {
-    steps.push({ value: verdictObject(true, 'an ALLOW policy matched', p.id), body: hit(i) });
+    steps.push({ value: verdictObject(true, 'an ALLOW policy matched', p.id, extra), body: hit(i) });
   }
-  steps.push({ value: verdictObject(false, 'ALLOW policies apply to the workload but none matched', null), body: [] });
+  steps.push({
+    value: verdictObject(false, 'ALLOW policies apply to the workload but none matched', null, extra),
+    body: [],
+  });
   // An else-chain stops at the first applicable ALLOW policy (several bodies would all be evaluated).
   const anyAllow = elseChain(
     'any_allow',
@@ -210,13 +227,13 @@ function orderedList(name: string, members: { id: string; body: string[] }[]): s
  * concrete Rego with its constants inlined, instead of ISTIO_AUTHZ_REGO interpreting the set as
  * data. The input is the flat attribute document of libs/policy-runtime `istioAttributes`. The
  * decision is the reference's, field for field (the deciding policy and rule index, AUDIT and
- * CUSTOM hits, dry-run entries, applicable policies); istio-authz.codegen.spec.ts checks that
- * both decide alike.
+ * CUSTOM hits, dry-run entries, applicable policies unless `options` leave them out);
+ * istio-authz.spec.ts checks that both decide alike.
  *
  * `policies` must be in set order (sorted by `<namespace>/<name>`): it decides which DENY or
  * ALLOW policy is reported when several match, and the order of every list.
  */
-export function generateIstioAuthz(policies: NormalPolicy[]): GeneratedAuthzModule {
+export function generateIstioAuthz(policies: NormalPolicy[], options: AuthzCodegenOptions = {}): GeneratedAuthzModule {
   const emit = new Emitter();
   const canMatch = new Set<number>();
   policies.forEach((p, i) => {
@@ -238,15 +255,38 @@ export function generateIstioAuthz(policies: NormalPolicy[]): GeneratedAuthzModu
       return { id: p.id, body: [`p${i}_applies`, `entry := p${i}_dry_run`] };
     });
   const applicable =
-    policies.length === 0
-      ? ['applicable := []', '']
-      : [
-          `applicable := [id | some id in ${literal(policies.map((p) => p.id))}; applicable_all[id]]`,
-          '',
-          'applicable_all := {id | some id in applicable_ids}',
-          '',
-          ...indexed.flatMap(({ p, i }) => [`applicable_ids contains ${literal(p.id)} if p${i}_applies`, '']),
-        ];
+    options.applicable === false
+      ? []
+      : policies.length === 0
+        ? ['applicable := []', '']
+        : [
+            `applicable := [id | some id in ${literal(policies.map((p) => p.id))}; applicable_all[id]]`,
+            '',
+            'applicable_all := {id | some id in applicable_ids}',
+            '',
+            ...indexed.flatMap(({ p, i }) => [`applicable_ids contains ${literal(p.id)} if p${i}_applies`, '']),
+          ];
+  const auditHits = hits('AUDIT');
+  const customHits = hits('CUSTOM');
+  // Without AUDIT, CUSTOM or dry-run entries and the applicable list, every field but the
+  // verdict's is constant: the verdicts carry them, and no object.union runs per decision.
+  const constant =
+    auditHits.length === 0 && customHits.length === 0 && dryRun.length === 0 && options.applicable === false;
+  const dynamicDecision = [
+    ...verdict(enforced, canMatch, ''),
+    ...orderedList('audit_hits', auditHits),
+    ...orderedList('custom_hits', customHits),
+    ...orderedList('dry_run', dryRun),
+    ...applicable,
+    'decision := object.union(verdict, {',
+    '\t"audit": count(audit_hits) > 0,',
+    '\t"auditPolicies": audit_hits,',
+    '\t"custom": custom_hits,',
+    '\t"dryRun": dry_run,',
+    ...(options.applicable === false ? [] : ['\t"applicable": applicable,']),
+    '})',
+    '',
+  ];
   const rego = [
     'package bowline.istio.authz',
     '',
@@ -256,19 +296,7 @@ export function generateIstioAuthz(policies: NormalPolicy[]): GeneratedAuthzModu
     STRINGS,
     '',
     ...emit.lines,
-    ...verdict(enforced, canMatch),
-    ...orderedList('audit_hits', hits('AUDIT')),
-    ...orderedList('custom_hits', hits('CUSTOM')),
-    ...orderedList('dry_run', dryRun),
-    ...applicable,
-    'decision := object.union(verdict, {',
-    '\t"audit": count(audit_hits) > 0,',
-    '\t"auditPolicies": audit_hits,',
-    '\t"custom": custom_hits,',
-    '\t"dryRun": dry_run,',
-    '\t"applicable": applicable,',
-    '})',
-    '',
+    ...(constant ? [...verdict(enforced, canMatch, EMPTY_LISTS), 'decision := verdict', ''] : dynamicDecision),
   ].join('\n');
   return { rego, entrypoint: ISTIO_AUTHZ_ENTRYPOINT, headers: [...emit.headers].sort() };
 }

@@ -1,11 +1,15 @@
 import { createHash } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { POLICY_COMPILER, type PolicyCompiler } from '../compiler/policy-compiler';
-import { generateIstioAuthz } from './istio-authz.codegen';
+import { type AuthzCodegenOptions, generateIstioAuthz } from './istio-authz.codegen';
 import type { NormalPolicy } from './normalise';
 
-/** Compiled modules kept: the whole set's, and one per namespace that proxies ask bundles for. */
-const MAX_CACHED_MODULES = 64;
+/**
+ * Compiled modules kept: the whole set's, and one per distinct part that proxies ask bundles for
+ * (a namespace's, or the policies selecting one kind of workload). Long polls re-read theirs
+ * every second, so this must hold every part in use.
+ */
+const MAX_CACHED_MODULES = 256;
 
 /** One policy set's generated module, compiled to wasm. */
 export interface CompiledAuthzModule {
@@ -31,8 +35,8 @@ export class IstioAuthzCompiler {
 
   constructor(@Inject(POLICY_COMPILER) private readonly compiler: PolicyCompiler) {}
 
-  compile(policies: NormalPolicy[]): Promise<CompiledAuthzModule> {
-    const generated = generateIstioAuthz(policies);
+  compile(policies: NormalPolicy[], options: AuthzCodegenOptions = {}): Promise<CompiledAuthzModule> {
+    const generated = generateIstioAuthz(policies, options);
     const key = createHash('sha256').update(generated.rego).digest('hex');
     const cached = this.modules.get(key);
     if (cached) {

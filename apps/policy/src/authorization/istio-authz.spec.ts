@@ -8,6 +8,7 @@ import type { PolicyConfig } from '../config';
 import type { AuthorizationDecision } from './authorization-engine';
 import { normaliseRequestPath } from '#libs/policy-runtime';
 import { authorizationInput, parseAuthorizationCheck } from './check-input';
+import { policiesFor } from '../bundles/workload-selection';
 import { generateIstioAuthz } from './istio-authz.codegen';
 import { ISTIO_AUTHZ_ENTRYPOINT, ISTIO_AUTHZ_REGO } from './istio-authz.rego';
 import { normalisePolicy } from './normalise';
@@ -66,6 +67,27 @@ describe('Istio authorization semantics (generated module against the reference,
     reference.setData({ istio: { policies } });
     const expected = reference.evaluate(input);
     assert.deepEqual(evaluation.result, expected.result, 'the generated module decides as the reference does');
+    // A proxy's bundle: only the policies selecting the workload, no `applicable` list; the same decision.
+    const attributes = istioAttributes(input, generated.headers);
+    const labels = Object.fromEntries(
+      Object.entries(attributes['destination.labels'] ?? {}).filter(
+        (e): e is [string, string] => typeof e[1] === 'string',
+      ),
+    );
+    const bundled = generateIstioAuthz(policiesFor(policies, attributes['destination.namespace'] ?? '', labels), {
+      applicable: false,
+    });
+    const proxy = await PolicyRuntime.load(
+      (await compiler.compile({ modules: { 'istio_authz.rego': bundled.rego }, entrypoints: [bundled.entrypoint] }))
+        .wasm,
+      { entrypoint: bundled.entrypoint },
+    );
+    const { applicable: _applicable, ...withoutApplicable } = expected.result as Record<string, unknown>;
+    assert.deepEqual(
+      proxy.evaluate(istioAttributes(input, bundled.headers)).result,
+      withoutApplicable,
+      "the workload's bundle decides as the reference does",
+    );
     return evaluation.result as AuthorizationDecision;
   }
   const allowed = async (specs: Record<string, Spec>, check: Spec = {}) => (await decide(specs, check)).allowed;

@@ -4,10 +4,12 @@
  * `policy.wasm` OPA's `opa build -t wasm` produced plus its base data document:
  *
  * - `istio`: the Istio AuthorizationPolicy module generated for the policies that can apply to
- *   the proxy's namespace (its own namespace's and the root namespace's; generateIstioAuthz,
+ *   the proxy's namespace (its own namespace's and the root namespace's; with `?labels=`, only
+ *   those whose selector matches the workload's labels; generateIstioAuthz,
  *   entrypoint `bowline/istio/authz/decision`, data `{}`). Its input is the flat attribute
  *   document of libs/policy-runtime `istioAttributes`, carrying only the request headers named
  *   in `headers`. Workload selectors are matched against `destination.labels` at request time.
+ *   Its decision is the policy service's without the `applicable` list (the proxy does not read it).
  *   (v1 carried one generic module and the policies as data, with the opa-envoy input: a v1
  *   proxy refuses a v2 bundle and keeps enforcing its last one rather than misread it.)
  * - `policy`: the active revision of the Rego policy the proxy named (`?policy=`), or null.

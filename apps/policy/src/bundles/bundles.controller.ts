@@ -4,6 +4,7 @@ import type { Response } from 'express';
 import { RequireRole } from '#libs/auth';
 import { parseDuration } from '#libs/config';
 import { BowlineError, Kinds } from '#libs/errors';
+import { parseWorkloadLabels } from '#libs/policy-runtime';
 import { policyNameProblem } from '../policies/policy-request';
 import type { AuthzBundle } from './bundle-format';
 import { type BundleRequest, BundlesService } from './bundles.service';
@@ -14,8 +15,9 @@ const NAMESPACE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 /**
  * Bundles for proxies, which evaluate in process (no call per request). A proxy polls
- * `GET /v1/bundles/authz?namespace=<ns>[&policy=<name>][&wait=30s]` with `If-None-Match: "<revision>"`:
- * 304 while nothing changed (after up to `wait`), 200 with the new bundle otherwise.
+ * `GET /v1/bundles/authz?namespace=<ns>[&labels=<k=v,...>][&policy=<name>][&wait=30s]` with
+ * `If-None-Match: "<revision>"`: 304 while nothing changed (after up to `wait`), 200 with the new
+ * bundle otherwise (with `labels`, holding only the policies that select the workload).
  * Read with a viewer API token (an operator mints one per proxy fleet: `POST /v1/tokens`).
  */
 @ApiTags('bundles')
@@ -31,6 +33,13 @@ export class BundlesController {
       "The authorization bundle a proxy enforces (format bowline.authz-bundle/v2): the Istio AuthorizationPolicy module generated for the namespace's policies, and the active revision of `policy` if named; both as base64 wasm",
   })
   @ApiQuery({ name: 'namespace', required: true, description: "The proxy's workload namespace" })
+  @ApiQuery({
+    name: 'labels',
+    required: false,
+    description:
+      "The proxy's workload labels, `key=value` pairs separated by commas (`app=server,version=v1`; empty: no labels). " +
+      'The module then holds only the policies whose selector matches them; without it, every policy of the namespace',
+  })
   @ApiQuery({ name: 'policy', required: false, description: 'A Rego policy whose active revision is included' })
   @ApiQuery({
     name: 'wait',
@@ -72,15 +81,25 @@ export class BundlesController {
   }
 }
 
-/** `namespace`, `policy` and `wait` from the query string; every problem names its parameter. */
+/** `namespace`, `labels`, `policy` and `wait` from the query string; every problem names its parameter. */
 export function parseBundleQuery(query: Record<string, unknown>): { request: BundleRequest; waitMs: number } {
   const problems: { path: string; message: string }[] = [];
   for (const key of Object.keys(query)) {
-    if (!['namespace', 'policy', 'wait'].includes(key)) problems.push({ path: key, message: 'unknown parameter' });
+    if (!['namespace', 'labels', 'policy', 'wait'].includes(key))
+      problems.push({ path: key, message: 'unknown parameter' });
   }
-  const { namespace, policy, wait } = query;
+  const { namespace, labels, policy, wait } = query;
   if (typeof namespace !== 'string' || !NAMESPACE.test(namespace)) {
     problems.push({ path: 'namespace', message: 'required: a namespace name (DNS-1123 label)' });
+  }
+  let workloadLabels: Record<string, string> | undefined;
+  if (labels !== undefined) {
+    try {
+      if (typeof labels !== 'string') throw new Error('give it once, as key=value pairs separated by commas');
+      workloadLabels = parseWorkloadLabels(labels);
+    } catch (error) {
+      problems.push({ path: 'labels', message: (error as Error).message });
+    }
   }
   if (policy !== undefined && policyNameProblem(policy)) {
     problems.push({ path: 'policy', message: policyNameProblem(policy)! });
@@ -99,7 +118,11 @@ export function parseBundleQuery(query: Record<string, unknown>): { request: Bun
     throw new BowlineError(Kinds.INVALID_ARGUMENT, `invalid bundle request: ${summary}`, problems);
   }
   return {
-    request: { namespace: namespace as string, ...(policy !== undefined ? { policy: policy as string } : {}) },
+    request: {
+      namespace: namespace as string,
+      ...(workloadLabels !== undefined ? { labels: workloadLabels } : {}),
+      ...(policy !== undefined ? { policy: policy as string } : {}),
+    },
     waitMs,
   };
 }

@@ -18,6 +18,7 @@ import { PolicyError } from '../errors';
 import { PolicyRevision } from '../policies/policy-revision.entity';
 import { type AuthzBundle, BUNDLE_FORMAT, type BundleModule, type RegoBundlePart } from './bundle-format';
 import { BundleNotReady } from './errors';
+import { policiesFor } from './workload-selection';
 
 const COMPILE_RETRY_MIN_MS = 1_000;
 const COMPILE_RETRY_MAX_MS = 30_000;
@@ -25,9 +26,11 @@ const COMPILE_RETRY_MAX_MS = 30_000;
 const RECHECK_MS = 1_000;
 const MAX_CACHED_REVISIONS = 32;
 
-/** What a proxy asks for: its namespace, and optionally a Rego policy. */
+/** What a proxy asks for: its namespace, optionally its workload's labels and a Rego policy. */
 export interface BundleRequest {
   namespace: string;
+  /** The workload's labels: only the policies whose selector matches them are compiled. Absent: all of the namespace's. */
+  labels?: Readonly<Record<string, string>>;
   policy?: string;
 }
 
@@ -38,7 +41,8 @@ interface NormalisedSet {
 
 /**
  * Builds the bundles proxies enforce (see bundle-format.ts): the Istio AuthorizationPolicy
- * module generated for the policies of the proxy's namespace (compiled by IstioAuthzCompiler,
+ * module generated for the policies of the proxy's namespace, or only those selecting its
+ * workload when the proxy sends its labels (compiled by IstioAuthzCompiler,
  * shared with AuthorizationEngine, so each distinct set compiles once), from the set as Galley
  * last reported it, and active Rego revisions.
  */
@@ -86,7 +90,7 @@ export class BundlesService implements OnModuleInit, OnApplicationBootstrap, OnM
   /** The bundle for `request`. Throws BundleNotReady, POLICY_NOT_FOUND or POLICY_NOT_ACTIVE. */
   async bundle(request: BundleRequest): Promise<AuthzBundle> {
     const set = this.normalisedSet();
-    const policies = set.policies.filter((p) => p.mesh || p.namespace === request.namespace);
+    const policies = policiesFor(set.policies, request.namespace, request.labels);
     const istio = await this.istioModule(policies);
     const policy = request.policy === undefined ? null : await this.activeRevision(request.policy);
     const revision = bundleRevision(request.namespace, istio.wasmSha256, istio.headers, policy);
@@ -137,7 +141,8 @@ export class BundlesService implements OnModuleInit, OnApplicationBootstrap, OnM
   /** The compiled module of `policies`; BundleNotReady while it cannot be compiled (proxies retry). */
   private async istioModule(policies: NormalPolicy[]): Promise<CompiledAuthzModule> {
     try {
-      const compiled = await this.compiler.compile(policies);
+      // The proxy reads the verdict, the deciding policy and rule: not the applicable list.
+      const compiled = await this.compiler.compile(policies, { applicable: false });
       this.compiled = true;
       return compiled;
     } catch (error) {
@@ -200,7 +205,7 @@ export class BundlesService implements OnModuleInit, OnApplicationBootstrap, OnM
   /** Checks the compiler with the empty set, so `status` tells whether bundles can be served. */
   private async compile(): Promise<void> {
     try {
-      const compiled = await this.compiler.compile([]);
+      const compiled = await this.compiler.compile([], { applicable: false });
       this.compiled = true;
       this.compileError = null;
       this.logger.log({

@@ -1,4 +1,5 @@
 import type { Logger } from '#libs/logging';
+import { formatWorkloadLabels } from '#libs/policy-runtime';
 import { type AuthzBundle, parseBundle } from './bundle';
 
 /** The policy service answered something other than a bundle or 304. */
@@ -19,6 +20,12 @@ export interface BundleClientOptions {
   readonly token?: string;
   /** The workload's namespace: the bundle holds the AuthorizationPolicies that can apply to it. */
   readonly namespace: string;
+  /**
+   * The workload's labels (those its decisions match selectors on): the bundle then holds only
+   * the policies selecting this workload. Unset, or not all Kubernetes labels: the namespace's
+   * whole set (the same decisions, a larger module).
+   */
+  readonly labels?: Readonly<Record<string, string>>;
   /** A Rego policy whose active revision the bundle includes. */
   readonly policy?: string;
   /**
@@ -40,6 +47,8 @@ export interface BundleClientOptions {
 /** What /config_dump shows about the bundle. */
 export interface BundleClientStatus {
   readonly url: string;
+  /** The `labels` the bundle is asked for (null: not sent, the namespace's whole set). */
+  readonly labels: string | null;
   readonly revision: string | null;
   readonly loadedAt: string | null;
   readonly lastCheckAt: string | null;
@@ -66,7 +75,17 @@ export class BundleClient {
   private readonly firstLoad: Promise<void>;
   private resolveFirst!: () => void;
 
+  /** The `labels` parameter, or null when not sent. */
+  private readonly labels: string | null;
+
   constructor(private readonly options: BundleClientOptions) {
+    this.labels = options.labels ? formatWorkloadLabels(options.labels) : null;
+    if (options.labels && this.labels === null) {
+      options.logger.warn(
+        { labels: options.labels },
+        "workload labels are not all Kubernetes labels: asking for the namespace's whole AuthorizationPolicy set",
+      );
+    }
     this.firstLoad = new Promise((resolve) => (this.resolveFirst = resolve));
   }
 
@@ -93,6 +112,7 @@ export class BundleClient {
   status(): BundleClientStatus {
     return {
       url: this.options.baseUrl,
+      labels: this.labels,
       revision: this.revision,
       loadedAt: this.loadedAt?.toISOString() ?? null,
       lastCheckAt: this.lastCheckAt?.toISOString() ?? null,
@@ -143,6 +163,7 @@ export class BundleClient {
     const { baseUrl, namespace, policy, token } = this.options;
     const url = new URL('/v1/bundles/authz', baseUrl);
     url.searchParams.set('namespace', namespace);
+    if (this.labels !== null) url.searchParams.set('labels', this.labels);
     if (policy) url.searchParams.set('policy', policy);
     const headers: Record<string, string> = { accept: 'application/json' };
     if (token) headers.authorization = `Bearer ${token}`;

@@ -1,5 +1,12 @@
 import type { Logger } from '#libs/logging';
-import { maskSecretHeaders } from '#libs/policy-runtime';
+import { MASKED, maskSecretHeaders, SECRET_HEADERS } from '#libs/policy-runtime';
+
+/** Entries per batch by default (the service takes up to 1000). */
+const DEFAULT_BATCH_SIZE = 500;
+/** A batch is cut once its body reaches about this size (the service takes JSON bodies up to 5 MB). */
+const MAX_BATCH_BYTES = 1024 * 1024;
+/** Entries serialised between two turns of the event loop. */
+const SLICE = 50;
 
 /** One entry of `POST /v1/decision-logs`: OPA's decision log fields plus Bowline's. */
 export interface DecisionLogEntry {
@@ -15,6 +22,38 @@ export interface DecisionLogEntry {
   reason?: string;
   reporter: string;
   metrics?: Record<string, number>;
+}
+
+/**
+ * A decision as the authorizer records it on the request path: the log entry, whose input
+ * may still be a function that builds it. The shipper calls it (once) when it ships the entry,
+ * so requests decided without the opa-envoy input document do not pay for it.
+ */
+export interface DecisionRecord extends Omit<DecisionLogEntry, 'input'> {
+  input: Record<string, unknown> | (() => Record<string, unknown>);
+}
+
+/**
+ * The entry `record` describes, its input built (when still a function) and masked as maskInput
+ * masks it (a built input belongs to the entry alone, so it is masked in place; a given one is
+ * copied).
+ */
+export function toLogEntry(record: DecisionRecord): DecisionLogEntry {
+  if (typeof record.input !== 'function') return { ...record, input: maskInput(record.input) };
+  const input = record.input();
+  const headers = secretHeaderMap(input);
+  if (headers) {
+    for (const name of Object.keys(headers)) if (SECRET_HEADERS.includes(name.toLowerCase())) headers[name] = MASKED;
+  }
+  return { ...record, input };
+}
+
+/** `input.attributes.request.http.headers`, when there is one. */
+function secretHeaderMap(input: Record<string, unknown>): Record<string, unknown> | undefined {
+  const attributes = input.attributes as Record<string, unknown> | undefined;
+  const request = attributes?.request as Record<string, unknown> | undefined;
+  const http = request?.http as Record<string, unknown> | undefined;
+  return http?.headers as Record<string, unknown> | undefined;
 }
 
 /** A copy of `input` with the values of the secret headers (libs/policy-runtime SECRET_HEADERS) in `attributes.request.http.headers` masked. */
@@ -34,7 +73,10 @@ export interface DecisionLogShipperOptions {
   readonly logger: Logger;
   /** Flush at least this often (default 1 s)... */
   readonly flushIntervalMs?: number;
-  /** ...or as soon as this many entries wait (default 100; the service takes up to 1000 per batch). */
+  /**
+   * ...or as soon as this many entries wait (default 500; the service takes up to 1000 per
+   * batch). A batch is also cut at about 1 MiB of JSON.
+   */
   readonly batchSize?: number;
   /** Entries held while the service is away (default 10 000); beyond it new entries are dropped and counted. */
   readonly maxBuffered?: number;
@@ -48,8 +90,9 @@ export interface DecisionLogShipperOptions {
  * refuses as invalid (400) is dropped and counted, since retrying it cannot succeed.
  */
 export class DecisionLogShipper {
-  private buffer: DecisionLogEntry[] = [];
+  private buffer: DecisionRecord[] = [];
   private timer?: NodeJS.Timeout;
+  private soon?: NodeJS.Immediate;
   private flushing?: Promise<void>;
   private sent = 0;
   private dropped = 0;
@@ -66,18 +109,28 @@ export class DecisionLogShipper {
   /** Stops the timer and makes a last attempt to send what is buffered. */
   async stop(): Promise<void> {
     clearInterval(this.timer);
+    clearImmediate(this.soon);
     this.timer = undefined;
+    this.soon = undefined;
     await this.flush();
   }
 
-  /** Queues one decision (its input masked here). Never throws, never waits. */
-  record(entry: DecisionLogEntry): void {
+  /**
+   * Queues one decision. Never throws, never waits, and does no work for the entry: its input is
+   * built and masked when its batch is sent (a full batch is sent after the current I/O callback).
+   */
+  record(entry: DecisionRecord): void {
     if (this.buffer.length >= (this.options.maxBuffered ?? 10_000)) {
       this.dropped += 1;
       return;
     }
-    this.buffer.push({ ...entry, input: maskInput(entry.input) });
-    if (this.buffer.length >= (this.options.batchSize ?? 100)) void this.flush();
+    this.buffer.push(entry);
+    if (this.buffer.length >= (this.options.batchSize ?? DEFAULT_BATCH_SIZE) && !this.soon) {
+      this.soon = setImmediate(() => {
+        this.soon = undefined;
+        void this.flush();
+      });
+    }
   }
 
   status() {
@@ -96,23 +149,33 @@ export class DecisionLogShipper {
     return this.flushing;
   }
 
+  /** Sends batches until the buffer is empty or one fails; each entry is serialised once, here. */
   private async drain(): Promise<void> {
-    const max = Math.min(this.options.batchSize ?? 100, 1000);
+    const max = Math.min(this.options.batchSize ?? DEFAULT_BATCH_SIZE, 1000);
     while (this.buffer.length > 0) {
-      const batch = this.buffer.splice(0, max);
-      const ok = await this.send(batch);
+      const parts: string[] = [];
+      let bytes = 0;
+      while (parts.length < max && parts.length < this.buffer.length && bytes < MAX_BATCH_BYTES) {
+        // Requests are served between slices: building inputs is never one long stall.
+        if (parts.length > 0 && parts.length % SLICE === 0) await new Promise((resolve) => setImmediate(resolve));
+        const json = JSON.stringify(toLogEntry(this.buffer[parts.length]));
+        parts.push(json);
+        bytes += json.length;
+      }
+      const batch = this.buffer.splice(0, parts.length);
+      const ok = await this.send(batch, `{"decisions":[${parts.join(',')}]}`);
       if (!ok) return;
     }
   }
 
-  /** Posts one batch; false when it should be retried later (it is put back first). */
-  private async send(batch: DecisionLogEntry[]): Promise<boolean> {
+  /** Posts one batch (`body` is its JSON); false when it should be retried later (it is put back first). */
+  private async send(batch: DecisionRecord[], body: string): Promise<boolean> {
     const { baseUrl, token } = this.options;
     try {
       const response = await (this.options.fetch ?? fetch)(new URL('/v1/decision-logs', baseUrl), {
         method: 'POST',
         headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-        body: JSON.stringify({ decisions: batch }),
+        body,
         signal: AbortSignal.timeout(10_000),
       });
       if (response.ok) {

@@ -45,6 +45,7 @@ export class PolicyEnforcement {
     this.client = new BundleClient({
       ...base,
       namespace: local.namespace,
+      labels: local.labels,
       policy: config.policyName,
       install: (bundle) => this.authorizer.install(bundle),
       logger: logger.child({ component: 'policy-bundle' }),

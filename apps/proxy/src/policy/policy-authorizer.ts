@@ -3,8 +3,8 @@ import type { Logger } from '#libs/logging';
 import { type Evaluation, type HeaderEntry, InputError, istioAttributes, PolicyRuntime } from '#libs/policy-runtime';
 import type { AuthorizationRequest, AuthorizationResult, InboundAuthorizer } from '../dataplane/authorization';
 import type { AuthzBundle } from './bundle';
-import type { DecisionLogEntry } from './decision-log-shipper';
-import { type LocalWorkloadInfo, requestInput } from './input';
+import type { DecisionRecord } from './decision-log-shipper';
+import { type LocalWorkloadInfo, requestAttributes, requestInput } from './input';
 
 /** Envoy's RBAC denial body (what Istio's sidecars answer). */
 export const RBAC_DENIED = 'RBAC: access denied';
@@ -30,7 +30,8 @@ interface LoadedBundle {
 
 /** Where decisions go (DecisionLogShipper in the proxy). */
 export interface DecisionSink {
-  record(entry: DecisionLogEntry): void;
+  /** Called on the request path: must not build the record's input (see DecisionRecord). */
+  record(entry: DecisionRecord): void;
 }
 
 export interface PolicyAuthorizerOptions {
@@ -111,14 +112,20 @@ export class PolicyAuthorizer implements InboundAuthorizer {
     };
   }
 
+  /**
+   * The opa-envoy input document is built here only when something on the decision path reads
+   * it (a Rego policy); otherwise the module's attributes come straight from the request and the
+   * decision log gets a function that builds the same input later (off the request path).
+   */
   authorize(request: AuthorizationRequest): AuthorizationResult {
     const bundle = this.current;
+    const time = new Date();
     let input: Record<string, unknown> | undefined;
     let outcome: Outcome;
     try {
-      input = requestInput(request, this.options.local);
+      if (!bundle || bundle.rego) input = requestInput(request, this.options.local, time);
       outcome = bundle
-        ? this.decide(bundle, input)
+        ? this.decide(bundle, request, input)
         : { result: deny(403, NO_BUNDLE_BODY, 'no authorization bundle loaded'), path: '', evalMicros: 0 };
     } catch (error) {
       const reason = error instanceof InputError ? `invalid request: ${error.message}` : `error: ${String(error)}`;
@@ -126,7 +133,7 @@ export class PolicyAuthorizer implements InboundAuthorizer {
     }
     if (outcome.result.allowed) this.allowed += 1;
     else this.denied += 1;
-    this.log(request, input, outcome);
+    this.log(request, time, input, outcome);
     return outcome.result;
   }
 
@@ -145,14 +152,16 @@ export class PolicyAuthorizer implements InboundAuthorizer {
 
   /**
    * AuthorizationPolicies (on the request's Istio attributes, with only the headers the module
-   * reads), then the Rego policy (on the whole input document).
+   * reads), then the Rego policy (on the whole input document, given when the bundle has one).
    */
-  private decide(bundle: LoadedBundle, input: Record<string, unknown>): Outcome {
-    const attributes = istioAttributes(input, bundle.istio.headers);
+  private decide(bundle: LoadedBundle, request: AuthorizationRequest, input?: Record<string, unknown>): Outcome {
+    const attributes = input
+      ? istioAttributes(input, bundle.istio.headers)
+      : requestAttributes(request, this.options.local, bundle.istio.headers);
     const istio = bundle.istio.runtime.evaluate(attributes, bundle.istio.entrypoint);
     const verdict = istioVerdict(istio);
     const path = bundle.istio.entrypoint;
-    if (!verdict.allowed || !bundle.rego) {
+    if (!verdict.allowed || !bundle.rego || !input) {
       return { result: verdict, path, decision: istio.result, evalMicros: istio.durationMicros };
     }
     const rego = bundle.rego.runtime.evaluate(input, bundle.rego.entrypoint);
@@ -165,14 +174,20 @@ export class PolicyAuthorizer implements InboundAuthorizer {
     };
   }
 
-  private log(request: AuthorizationRequest, input: Record<string, unknown> | undefined, outcome: Outcome): void {
+  private log(
+    request: AuthorizationRequest,
+    time: Date,
+    input: Record<string, unknown> | undefined,
+    outcome: Outcome,
+  ): void {
     if (!this.options.decisions) return;
     const { result } = outcome;
+    const local = this.options.local;
     this.options.decisions.record({
       decision_id: randomUUID(),
-      timestamp: new Date().toISOString(),
+      timestamp: time.toISOString(),
       path: outcome.path || 'bowline/proxy/authz',
-      input: input ?? { attributes: { source: { principal: request.sourcePrincipal ?? '' } } },
+      input: input ?? (() => loggedInput(request, local, time)),
       ...(outcome.decision !== undefined ? { result: outcome.decision } : {}),
       allowed: result.allowed,
       ...(result.allowed ? {} : { http_status: result.status ?? 403 }),
@@ -181,6 +196,15 @@ export class PolicyAuthorizer implements InboundAuthorizer {
       reporter: this.options.reporter,
       metrics: { timer_rego_query_eval_ns: outcome.evalMicros * 1000 },
     });
+  }
+}
+
+/** The input a decision is logged with: the request's input document, or only its principal when it has none. */
+function loggedInput(request: AuthorizationRequest, local: LocalWorkloadInfo, time: Date): Record<string, unknown> {
+  try {
+    return requestInput(request, local, time);
+  } catch {
+    return { attributes: { source: { principal: request.sourcePrincipal ?? '' } } };
   }
 }
 

@@ -16,7 +16,14 @@ import { type NormalPolicy, normalisePolicy } from '../../../policy/src/authoriz
 import type { AuthorizationRequest } from '../dataplane/authorization';
 import { BUNDLE_FORMAT, BundleFormatError, parseBundle } from './bundle';
 import { BundleClient } from './bundle-client';
-import { type DecisionLogEntry, DecisionLogShipper, maskInput } from './decision-log-shipper';
+import {
+  type DecisionLogEntry,
+  type DecisionRecord,
+  DecisionLogShipper,
+  maskInput,
+  toLogEntry,
+} from './decision-log-shipper';
+import { requestInput } from './input';
 import { NO_BUNDLE_BODY, PolicyAuthorizer } from './policy-authorizer';
 
 const run = promisify(execFile);
@@ -132,14 +139,14 @@ function authorizer(decisions?: DecisionLogEntry[]): PolicyAuthorizer {
     local: { namespace: 'default', labels: { app: 'server' } },
     logger,
     reporter: 'proxy:server.default',
-    decisions: decisions ? { record: (e) => decisions.push(e) } : undefined,
+    decisions: decisions ? { record: (e) => decisions.push(toLogEntry(e)) } : undefined,
   });
 }
 
 before(async () => {
   envoyWasm = await compile(ENVOY_POLICY, 'envoy/authz/allow');
   for (const set of SETS) {
-    const generated = generateIstioAuthz(set);
+    const generated = generateIstioAuthz(set, { applicable: false }); // as bundles are generated
     istioModules.set(setKey(set), {
       wasm: await compile(generated.rego, generated.entrypoint),
       headers: generated.headers,
@@ -187,6 +194,40 @@ describe('PolicyAuthorizer (in-process, wasm)', () => {
       [(logged[1].result as { policy: string }).policy, (logged[1].result as { ruleIndex: number }).ruleIndex],
       ['default/deny-blocked', 0],
     );
+  });
+
+  it('without a Rego policy, logs a decision whose input is built later, as requestInput builds it', async () => {
+    const records: DecisionRecord[] = [];
+    const authz = new PolicyAuthorizer({
+      local: { namespace: 'default', labels: { app: 'server' } },
+      logger,
+      reporter: 'proxy:server.default',
+      decisions: { record: (e) => records.push(e) },
+    });
+    await authz.install(parseBundle(bundleDoc('r5')));
+    const asked = request(CLIENT, 'GET', { authorization: 'Bearer t' });
+    assert.equal(authz.authorize(asked).allowed, true);
+    assert.equal(authz.authorize({ ...asked, path: '/items/%E0%A4%A' }).allowed, false);
+    assert.equal(typeof records[0].input, 'function', 'not built on the request path');
+    const entry = toLogEntry(records[0]);
+    const expected = requestInput(
+      asked,
+      { namespace: 'default', labels: { app: 'server' } },
+      new Date(entry.timestamp),
+    );
+    assert.deepEqual(entry.input, maskInput(expected));
+    assert.equal(
+      (entry.input as { attributes: { request: { http: { headers: Record<string, string> } } } }).attributes.request
+        .http.headers.authorization,
+      '[masked]',
+    );
+    assert.deepEqual(
+      [(entry.result as { policy: string }).policy, (entry.result as { ruleIndex: number }).ruleIndex],
+      ['default/server-get', 0],
+    );
+    // A request with no input document is logged with its principal only, as before.
+    assert.deepEqual(toLogEntry(records[1]).input, { attributes: { source: { principal: CLIENT } } });
+    assert.match(records[1].reason!, /invalid request/);
   });
 
   it('allows everything when no ALLOW policy applies to the workload (Istio semantics)', async () => {
@@ -281,6 +322,26 @@ describe('BundleClient', () => {
     assert.equal(client.status().revision, 'rev-1');
   });
 
+  it("names the workload's labels (sorted) so the bundle holds only the policies selecting it", async () => {
+    const asked = async (labels?: Record<string, string>) => {
+      const service = scripted([() => json(bundleDoc('rev-1'))]);
+      const client = new BundleClient({
+        baseUrl: 'http://policy.test:8084',
+        namespace: 'default',
+        labels,
+        install: async () => undefined,
+        logger,
+        fetch: service.fetch,
+      });
+      await client.pollOnce();
+      return service.seen[0].url.searchParams.get('labels');
+    };
+    assert.equal(await asked({ version: 'v1', app: 'server' }), 'app=server,version=v1');
+    assert.equal(await asked({}), '', 'a workload without labels');
+    assert.equal(await asked(undefined), null);
+    assert.equal(await asked({ app: 'has space' }), null, 'not a Kubernetes label: the whole namespace set');
+  });
+
   it('keeps the last good bundle through errors, bad bundles and an unreachable service', async () => {
     const authz = authorizer();
     const service = scripted([
@@ -352,5 +413,74 @@ describe('DecisionLogShipper', () => {
       .attributes.request.http.headers;
     assert.deepEqual(headers, { authorization: '[masked]', a: 'b' });
     assert.equal(maskInput({ x: 1 }).x, 1);
+  });
+
+  it('builds a lazy input once, when the batch is sent, and sends a full batch after the current callback', async () => {
+    const posted: { decisions: DecisionLogEntry[] }[] = [];
+    const fetchFake = (async (_url: URL, init?: RequestInit) => {
+      posted.push(JSON.parse(String(init?.body)) as { decisions: DecisionLogEntry[] });
+      return json({ received: 2, stored: 2 }, 201);
+    }) as typeof fetch;
+    const shipper = new DecisionLogShipper({ baseUrl: 'http://p', logger, fetch: fetchFake, batchSize: 2 });
+    let built = 0;
+    const record = (n: number): DecisionRecord => ({
+      decision_id: `d${n}`,
+      timestamp: new Date().toISOString(),
+      path: 'p',
+      input: () => {
+        built += 1;
+        return { attributes: { request: { http: { headers: { cookie: 'c', a: `${n}` } } } } };
+      },
+      allowed: true,
+      reporter: 'r',
+    });
+    shipper.record(record(0));
+    shipper.record(record(1));
+    assert.deepEqual([built, posted.length], [0, 0], 'nothing is built or sent while recording');
+    await new Promise((resolve) => setImmediate(resolve));
+    await shipper.flush();
+    assert.equal(built, 2);
+    assert.deepEqual(
+      posted[0].decisions.map((d) => d.input),
+      [0, 1].map((n) => ({ attributes: { request: { http: { headers: { cookie: '[masked]', a: `${n}` } } } } })),
+    );
+    await shipper.stop();
+  });
+
+  it('cuts batches at about 1 MiB of JSON, and resends a failed batch with the same content', async () => {
+    const bodies: string[] = [];
+    let fail = true;
+    const fetchFake = (async (_url: URL, init?: RequestInit) => {
+      if (fail) throw new TypeError('fetch failed');
+      bodies.push(String(init?.body));
+      return json({ received: 1, stored: 1 }, 201);
+    }) as typeof fetch;
+    const shipper = new DecisionLogShipper({ baseUrl: 'http://p', logger, fetch: fetchFake, batchSize: 1000 });
+    const big = 'x'.repeat(100 * 1024);
+    for (let n = 0; n < 25; n++) {
+      shipper.record({
+        decision_id: `d${n}`,
+        timestamp: '2026-01-01T00:00:00.000Z',
+        path: 'p',
+        input: () => ({ attributes: { request: { http: { headers: { 'x-big': big, authorization: 'Bearer t' } } } } }),
+        allowed: true,
+        reporter: 'r',
+      });
+    }
+    await shipper.flush();
+    assert.equal(shipper.status().buffered, 25, 'kept for the next flush');
+    fail = false;
+    await shipper.flush();
+    const batches = bodies.map((b) => JSON.parse(b) as { decisions: DecisionLogEntry[] });
+    assert.ok(batches.length >= 3, `${batches.length} batches`);
+    for (const body of bodies) assert.ok(body.length < 1.2 * 1024 * 1024, `a body of ${body.length} bytes`);
+    assert.deepEqual(
+      batches.flatMap((b) => b.decisions.map((d) => d.decision_id)),
+      Array.from({ length: 25 }, (_, n) => `d${n}`),
+    );
+    const headers = (batches[0].decisions[0].input as { attributes: { request: { http: { headers: object } } } })
+      .attributes.request.http.headers;
+    assert.deepEqual(headers, { 'x-big': big, authorization: '[masked]' });
+    assert.equal(shipper.status().sent, 25);
   });
 });
