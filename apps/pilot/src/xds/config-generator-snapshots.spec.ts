@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { buildRegistry, type RegistryInputs, type RegistrySnapshot, shareUnchanged } from '../registry/build-registry';
-import { configResource as resource } from '../registry/testing';
+import { configResource as resource, PROXYLESS_NODE } from '../registry/testing';
 import { ConfigGenerator } from './config-generator';
 import { EnvoyCodec } from './envoy-codec';
 import type { ProxyNode } from './node';
@@ -40,14 +40,7 @@ const INPUTS: RegistryInputs = {
   workloads: [],
 };
 
-const PROXYLESS: ProxyNode = {
-  id: 'sidecar~10.0.0.9~c.default~default.svc.cluster.local',
-  type: 'sidecar',
-  namespace: 'default',
-  serviceAccount: 'c',
-  labels: {},
-  ips: ['10.0.0.9'],
-};
+const PROXYLESS = PROXYLESS_NODE;
 const SIDECAR: ProxyNode = { ...PROXYLESS, sidecar: true };
 const LISTENER = 'echo.default.svc.cluster.local:8080';
 const TYPES: XdsType[] = ['LDS', 'RDS', 'CDS', 'EDS'];

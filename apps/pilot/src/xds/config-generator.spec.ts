@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { buildRegistry, type RegistrySnapshot } from '../registry/build-registry';
-import { configResource as resource } from '../registry/testing';
+import { configResource as resource, PROXYLESS_NODE } from '../registry/testing';
 import { ConfigGenerator } from './config-generator';
 import { EnvoyCodec } from './envoy-codec';
 import type { ProxyNode } from './node';
@@ -71,14 +71,7 @@ const accepted = (type: keyof typeof validators, any: AnyMessage) => {
   return decoded.value;
 };
 
-const NODE: ProxyNode = {
-  id: 'sidecar~10.0.0.9~c.default~default.svc.cluster.local',
-  type: 'sidecar',
-  namespace: 'default',
-  serviceAccount: 'c',
-  labels: {},
-  ips: ['10.0.0.9'],
-};
+const NODE = PROXYLESS_NODE;
 const LISTENER = 'echo.default.svc.cluster.local:7070';
 
 describe('ConfigGenerator', () => {
