@@ -5,6 +5,14 @@ import type { ProxyNode } from './node';
 import type { ResponseEncoder } from './response-encoder';
 import type { DiscoveryRequest, XdsType } from './types';
 
+/**
+ * RDS and EDS responses update only the resources they carry: leaving one out does not remove it
+ * (Envoy's xDS protocol, "Grouping resources into responses"; grpc-js-xds and the Bowline proxy
+ * do the same). So once a stream has the state of the world, a push of these types carries only
+ * the resources that changed. LDS and CDS responses always carry everything.
+ */
+export const INCREMENTAL_TYPES: ReadonlySet<XdsType> = new Set<XdsType>(['RDS', 'EDS']);
+
 /** Where one resource type of one stream stands, as proxy-status reports it. */
 export type SyncStatus = 'SYNCED' | 'STALE' | 'NACK' | 'NOT_SENT';
 
@@ -16,6 +24,8 @@ export interface Subscription {
   sentNonce?: string;
   sentHash?: string;
   sentCount?: number;
+  /** The whole state the latest response brought the proxy to (it may have carried only changes). */
+  sentResources?: readonly GeneratedResource[];
   lastPushAt?: Date;
   /** The version the proxy last accepted (ACK): what it runs after a NACK. */
   ackedVersion?: string;
@@ -55,7 +65,9 @@ export class XdsConnection {
   /**
    * Sends `resources` as the state of the world of `type` unless it is what was sent last
    * (`force` sends anyway, e.g. when the subscription changed). The version is a digest of the
-   * content, so identical config has the same version across pushes and Pilot restarts.
+   * content, so identical config has the same version across pushes and Pilot restarts. For RDS
+   * and EDS the response carries only what changed since the latest response, unless that one was
+   * rejected (NACK), or `force`: then everything.
    */
   send(
     type: XdsType,
@@ -69,18 +81,44 @@ export class XdsConnection {
     const hash = digest(resources);
     if (!force && hash === subscription.sentHash) return false;
     const version = hash.slice(0, 16);
-    const response = this.responses.encode(type, resources, version, subscription.sentNonce);
+    const previous = subscription.sentResources;
+    const onlyChanges = !force && previous && INCREMENTAL_TYPES.has(type) && this.status(type) !== 'NACK';
+    const carried = onlyChanges ? changedSince(previous, resources) : resources;
+    const response = this.responses.encode(type, carried, version, subscription.sentNonce);
     this.call.write(response.bytes);
     Object.assign(subscription, {
       sentVersion: version,
       sentNonce: response.nonce,
       sentHash: hash,
       sentCount: resources.length,
+      sentResources: resources,
       lastPushAt: now,
       changeSeenAt: subscription.changeSeenAt ?? changeSeenAt,
     });
     return true;
   }
+}
+
+/** Changes between two shared answers, computed once per pair (so streams share them, and their encoding). */
+const changes = new WeakMap<readonly GeneratedResource[], WeakMap<readonly GeneratedResource[], GeneratedResource[]>>();
+
+/**
+ * The resources of `current` that are new or different in `previous`. A change that only
+ * removes resources carries everything instead (an empty response would say nothing).
+ */
+function changedSince(
+  previous: readonly GeneratedResource[],
+  current: readonly GeneratedResource[],
+): readonly GeneratedResource[] {
+  let byCurrent = changes.get(previous);
+  if (!byCurrent) changes.set(previous, (byCurrent = new WeakMap()));
+  let changed = byCurrent.get(current);
+  if (!changed) {
+    const before = new Map(previous.map((r) => [r.name, r.digest]));
+    changed = current.filter((r) => before.get(r.name) !== r.digest);
+    byCurrent.set(current, changed);
+  }
+  return changed.length > 0 ? changed : current;
 }
 
 /** Digests of answers the generator shares between proxies, computed once per answer. */

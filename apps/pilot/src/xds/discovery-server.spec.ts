@@ -179,3 +179,73 @@ describe('DiscoveryServer', () => {
     assert.equal(server.list().length, 1);
   });
 });
+
+describe('DiscoveryServer: RDS and EDS pushes carry only what changed', () => {
+  const config = { debounce: 20, disconnectGrace: 1_000 } as PilotConfig;
+  const metrics = new PilotMetrics(new Registry());
+  const store = new ConfigStore();
+  const workloads = new WorkloadRegistrations(config, SYSTEM_CLOCK);
+  const registry = new ServiceRegistry(store, workloads, metrics);
+  const server = new DiscoveryServer(config, SYSTEM_CLOCK, registry, workloads, metrics);
+  const clusters = ['outbound|7070||echo.default.svc.cluster.local', 'outbound|80||other.default.svc.cluster.local'];
+  const call = new FakeCall();
+  const names = (response: DiscoveryResponse) => response.resources.map((r) => codec.unpack(r).cluster_name as string);
+  const ack = (response = call.written.at(-1)!) =>
+    call.send({ version_info: response.version_info, response_nonce: response.nonce, resource_names: clusters });
+
+  before(() => {
+    Logger.overrideLogger(false);
+    registry.onModuleInit();
+    server.onModuleInit();
+    store.replace([entry('echo', 7070, ['10.0.0.1']), entry('other', 80, ['10.0.1.1'])], 1);
+    server.open(call as unknown as AdsCall);
+    call.send({ node: node('c'), resource_names: clusters });
+    ack();
+  });
+  after(() => server.onModuleDestroy());
+
+  it('sends everything first, then only the changed cluster, with a version for the whole state', async () => {
+    assert.deepEqual(names(call.written[0]).sort(), clusters.slice().sort());
+    store.apply('upsert', entry('echo', 7070, ['10.0.0.1', '10.0.0.2']), 2);
+    await settle();
+    assert.equal(call.written.length, 2);
+    assert.deepEqual(names(call.written[1]), [clusters[0]]);
+    assert.notEqual(call.written[1].version_info, call.written[0].version_info);
+    ack();
+  });
+
+  it('after a NACK, the next push carries everything again', async () => {
+    store.apply('upsert', entry('echo', 7070, ['10.0.0.3']), 3);
+    await settle();
+    const rejected = call.written.at(-1)!;
+    assert.deepEqual(names(rejected), [clusters[0]]);
+    call.send({
+      version_info: call.written[1].version_info,
+      response_nonce: rejected.nonce,
+      resource_names: clusters,
+      error_detail: { code: 3, message: 'bad endpoints' },
+    });
+    store.apply('upsert', entry('other', 80, ['10.0.1.2']), 4);
+    await settle();
+    assert.deepEqual(names(call.written.at(-1)!).sort(), clusters.slice().sort());
+    ack();
+  });
+
+  it('a NACK of a response already superseded makes Pilot resend everything at once', async () => {
+    store.apply('upsert', entry('echo', 7070, ['10.0.0.4']), 5);
+    await settle();
+    const first = call.written.at(-1)!;
+    store.apply('upsert', entry('other', 80, ['10.0.1.3']), 6);
+    await settle();
+    const count = call.written.length;
+    assert.deepEqual(names(call.written.at(-1)!), [clusters[1]]);
+    call.send({
+      version_info: '',
+      response_nonce: first.nonce,
+      resource_names: clusters,
+      error_detail: { code: 3, message: 'bad endpoints' },
+    });
+    assert.equal(call.written.length, count + 1);
+    assert.deepEqual(names(call.written.at(-1)!).sort(), clusters.slice().sort());
+  });
+});

@@ -7,7 +7,7 @@ import { PilotMetrics } from '../metrics/pilot-metrics';
 import { ServiceRegistry } from '../registry/service-registry';
 import { WorkloadRegistrations } from '../registry/workload-registrations';
 import { ConfigGenerator } from './config-generator';
-import { type AdsCall, XdsConnection } from './connection';
+import { type AdsCall, INCREMENTAL_TYPES, XdsConnection } from './connection';
 import { EnvoyCodec } from './envoy-codec';
 import { meshOptions } from './mesh';
 import { NameLists } from './name-lists';
@@ -23,8 +23,9 @@ const MAX_DEBOUNCE_FACTOR = 10;
  * register a workload); each request subscribes to names of one type, ACKs (nonce of the latest
  * response, no error) or NACKs (with error_detail: recorded, and the proxy keeps its last good
  * config, so nothing is re-sent until the config changes). Registry changes are debounced
- * (PILOT_DEBOUNCE) and pushed only to streams whose generated resources changed. Streams that
- * get the same answer get the same encoded response (ResponseEncoder), encoded once per push.
+ * (PILOT_DEBOUNCE) and pushed only to streams whose generated resources changed; RDS and EDS
+ * pushes carry only the resources that changed (XdsConnection.send). Streams that get the same
+ * answer get the same encoded response (ResponseEncoder), encoded once per push.
  */
 @Injectable()
 export class DiscoveryServer implements OnModuleInit, OnModuleDestroy {
@@ -120,9 +121,15 @@ export class DiscoveryServer implements OnModuleInit, OnModuleDestroy {
       this.push(connection, type, true, now.getTime());
       return;
     }
-    if (request.response_nonce !== subscription.sentNonce) return; // answers an older response: superseded
     const error = request.error_detail;
-    if (error && (error.code !== 0 || error.message)) {
+    const rejected = Boolean(error && (error.code !== 0 || error.message));
+    if (request.response_nonce !== subscription.sentNonce) {
+      // Answers an older response: superseded. But if that one (RDS/EDS: only changes) was
+      // rejected, the proxy lacks what it carried, and later responses assumed it: resend all.
+      if (rejected && INCREMENTAL_TYPES.has(type)) this.push(connection, type, true, now.getTime());
+      return;
+    }
+    if (error && rejected) {
       subscription.nack = {
         nonce: request.response_nonce,
         version: subscription.sentVersion ?? '',
