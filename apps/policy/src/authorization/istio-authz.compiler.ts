@@ -46,7 +46,7 @@ export class IstioAuthzCompiler {
       return cached;
     }
     const compiling = this.compiler
-      .compile({ modules: { 'istio_authz.rego': generated.rego }, entrypoints: [generated.entrypoint] })
+      .compile({ modules: { 'istio_authz.rego': generated.rego }, entrypoints: [generated.entrypoint], optimize: true })
       .then((compiled) => ({
         wasm: compiled.wasm,
         wasmSha256: createHash('sha256').update(compiled.wasm).digest('hex'),

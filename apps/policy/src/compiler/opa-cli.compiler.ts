@@ -48,21 +48,30 @@ export class OpaCliCompiler implements PolicyCompiler {
       );
       if (check.code !== 0) throw compileError(problemsFromJson(check.stdout || check.stderr, MODULES_DIR));
       const entrypointArgs = request.entrypoints.flatMap((e) => ['-e', e]);
-      const build = await this.run(
-        [
-          'build',
-          '-t',
-          'wasm',
-          ...entrypointArgs,
-          '--capabilities',
-          'capabilities.json',
-          '-o',
-          'bundle.tar.gz',
-          MODULES_DIR,
-        ],
-        dir,
-      );
-      if (build.code !== 0) throw compileError(problemsFromText(build.stderr || build.stdout, MODULES_DIR));
+      const build = (optimize: boolean) =>
+        this.run(
+          [
+            'build',
+            '-t',
+            'wasm',
+            ...entrypointArgs,
+            ...(optimize ? ['-O=1'] : []),
+            '--capabilities',
+            'capabilities.json',
+            '-o',
+            'bundle.tar.gz',
+            MODULES_DIR,
+          ],
+          dir,
+        );
+      let built = await build(request.optimize === true);
+      if (built.code !== 0 && request.optimize) {
+        // OPA 1.22's wasm planner can fail on a partially evaluated module (a panic for some
+        // shapes) that builds as written: the optimisation is worth a retry, not a failure.
+        this.logger.warn({ msg: 'opa build -O=1 failed; building without optimisation', reason: firstLine(built) });
+        built = await build(false);
+      }
+      if (built.code !== 0) throw compileError(problemsFromText(built.stderr || built.stdout, MODULES_DIR));
       const bundle = readWasmBundle(await readFile(join(dir, 'bundle.tar.gz')));
       return { wasm: bundle.wasm, capabilitiesSha256: sha256, opaVersion };
     });
@@ -155,4 +164,9 @@ function compileError(problems: RegoProblem[]): PolicyError {
   const summary = first ? `${where}${first.code}: ${first.message}` : 'OPA rejected the policy';
   const more = problems.length > 1 ? ` (and ${problems.length - 1} more)` : '';
   return new PolicyError('POLICY_COMPILE', `the policy does not compile: ${summary}${more}`, { errors: problems });
+}
+
+/** The first line of what a failed CLI run printed, for a log line. */
+function firstLine(result: { stdout: string; stderr: string }): string {
+  return (result.stderr || result.stdout).split('\n', 1)[0].slice(0, 300);
 }
