@@ -22,7 +22,6 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { Logger } from '@nestjs/common';
-import { Registry } from 'prom-client';
 import { SYSTEM_CLOCK } from '#libs/host';
 import {
   createTestDatabase,
@@ -32,11 +31,7 @@ import {
   ServiceProcess,
   type TestDatabase,
 } from '#libs/testing';
-import type { PilotConfig } from '../../apps/pilot/src/config';
-import { PilotMetrics } from '../../apps/pilot/src/metrics/pilot-metrics';
-import { ConfigStore } from '../../apps/pilot/src/registry/config-store';
-import { ServiceRegistry } from '../../apps/pilot/src/registry/service-registry';
-import { WorkloadRegistrations } from '../../apps/pilot/src/registry/workload-registrations';
+import { inProcessRegistry } from '../../apps/pilot/src/registry/testing';
 import { allClusterNames } from '../../apps/pilot/src/xds/clusters';
 import { ConfigGenerator } from '../../apps/pilot/src/xds/config-generator';
 import type { AdsCall } from '../../apps/pilot/src/xds/connection';
@@ -365,15 +360,8 @@ interface Recompute {
 }
 
 function inProcessRecompute(opts: Options, clients: number): Recompute {
-  const settings = { debounce: 1, disconnectGrace: 10_000 } as PilotConfig;
-  const metrics = new PilotMetrics(new Registry());
-  const store = new ConfigStore();
-  const workloads = new WorkloadRegistrations(settings, SYSTEM_CLOCK);
-  const registry = new ServiceRegistry(store, workloads, metrics);
-  registry.onModuleInit();
-  store.replace(
+  const { settings, metrics, store, workloads, registry } = inProcessRegistry(
     meshDocuments(opts.services, opts.endpoints).map((d) => toConfigResource(d, 1)),
-    1,
   );
   const server = new DiscoveryServer(settings, SYSTEM_CLOCK, registry, workloads, metrics);
   server.onModuleInit();
@@ -429,15 +417,8 @@ function inProcessRecompute(opts: Options, clients: number): Recompute {
 
 /** push.ts's floor: generate and encode every resource of the registry once, per kind of proxy, ms. */
 function encodeOnce(opts: Options): number {
-  const settings = { debounce: 1, disconnectGrace: 10_000 } as PilotConfig;
-  const metrics = new PilotMetrics(new Registry());
-  const store = new ConfigStore();
-  const workloads = new WorkloadRegistrations(settings, SYSTEM_CLOCK);
-  const registry = new ServiceRegistry(store, workloads, metrics);
-  registry.onModuleInit();
-  store.replace(
+  const { registry } = inProcessRegistry(
     meshDocuments(opts.services, opts.endpoints).map((d) => toConfigResource(d, 1)),
-    1,
   );
   const nodes = [true, false].map((sidecar) =>
     parseNode({

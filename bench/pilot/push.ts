@@ -13,19 +13,14 @@ import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { Logger } from '@nestjs/common';
-import { Registry } from 'prom-client';
 import { SYSTEM_CLOCK } from '#libs/host';
-import type { PilotConfig } from '../../apps/pilot/src/config';
-import { PilotMetrics } from '../../apps/pilot/src/metrics/pilot-metrics';
-import { type ConfigResource, ConfigStore } from '../../apps/pilot/src/registry/config-store';
-import { ServiceRegistry } from '../../apps/pilot/src/registry/service-registry';
-import { WorkloadRegistrations } from '../../apps/pilot/src/registry/workload-registrations';
+import type { ConfigResource } from '../../apps/pilot/src/registry/config-store';
 import { ConfigGenerator } from '../../apps/pilot/src/xds/config-generator';
 import type { AdsCall } from '../../apps/pilot/src/xds/connection';
 import { DiscoveryServer } from '../../apps/pilot/src/xds/discovery-server';
 import { EnvoyCodec } from '../../apps/pilot/src/xds/envoy-codec';
 import { TYPE_URLS, type XdsType } from '../../apps/pilot/src/xds/types';
-import { configResource as res } from '../../apps/pilot/src/registry/testing';
+import { configResource as res, inProcessRegistry } from '../../apps/pilot/src/registry/testing';
 
 const { values } = parseArgs({
   options: {
@@ -92,13 +87,7 @@ function config(extra: number): ConfigResource[] {
 
 async function main(): Promise<void> {
   Logger.overrideLogger(false);
-  const settings = { debounce: 1, disconnectGrace: 10_000 } as PilotConfig;
-  const metrics = new PilotMetrics(new Registry());
-  const store = new ConfigStore();
-  const workloads = new WorkloadRegistrations(settings, SYSTEM_CLOCK);
-  const registry = new ServiceRegistry(store, workloads, metrics);
-  registry.onModuleInit();
-  store.replace(config(0), 1);
+  const { settings, metrics, store, workloads, registry } = inProcessRegistry(config(0));
 
   const node = {
     id: 'sidecar~10.9.9.9~bench.default~default.svc.cluster.local',

@@ -1,5 +1,5 @@
 import type { Logger } from '#libs/logging';
-import { MASKED, maskSecretHeaders, SECRET_HEADERS } from '#libs/policy-runtime';
+import { maskSecretHeaders } from '#libs/policy-runtime';
 
 /** Entries per batch by default (the service takes up to 1000). */
 const DEFAULT_BATCH_SIZE = 500;
@@ -33,27 +33,9 @@ export interface DecisionRecord extends Omit<DecisionLogEntry, 'input'> {
   input: Record<string, unknown> | (() => Record<string, unknown>);
 }
 
-/**
- * The entry `record` describes, its input built (when still a function) and masked as maskInput
- * masks it (a built input belongs to the entry alone, so it is masked in place; a given one is
- * copied).
- */
+/** The entry `record` describes: its input built (when still a function) and masked (maskInput). */
 export function toLogEntry(record: DecisionRecord): DecisionLogEntry {
-  if (typeof record.input !== 'function') return { ...record, input: maskInput(record.input) };
-  const input = record.input();
-  const headers = secretHeaderMap(input);
-  if (headers) {
-    for (const name of Object.keys(headers)) if (SECRET_HEADERS.includes(name.toLowerCase())) headers[name] = MASKED;
-  }
-  return { ...record, input };
-}
-
-/** `input.attributes.request.http.headers`, when there is one. */
-function secretHeaderMap(input: Record<string, unknown>): Record<string, unknown> | undefined {
-  const attributes = input.attributes as Record<string, unknown> | undefined;
-  const request = attributes?.request as Record<string, unknown> | undefined;
-  const http = request?.http as Record<string, unknown> | undefined;
-  return http?.headers as Record<string, unknown> | undefined;
+  return { ...record, input: maskInput(typeof record.input === 'function' ? record.input() : record.input) };
 }
 
 /** A copy of `input` with the values of the secret headers (libs/policy-runtime SECRET_HEADERS) in `attributes.request.http.headers` masked. */
