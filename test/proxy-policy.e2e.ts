@@ -202,9 +202,18 @@ describe('AuthorizationPolicy enforced in the proxy, from a policy-service bundl
     const auth = { authorization: `Bearer ${proxyToken}` };
     const first = await fetch(url, { headers: auth });
     assert.equal(first.status, 200);
-    const bundle = (await first.json()) as { revision: string; istio: { policies: string[] } };
+    const bundle = (await first.json()) as {
+      format: string;
+      revision: string;
+      labels: unknown;
+      istio: { policies: string[]; attributes: string[] };
+    };
     assert.equal(first.headers.get('etag'), `"${bundle.revision}"`);
+    assert.equal(bundle.format, 'bowline.authz-bundle/v3');
     assert.deepEqual(bundle.istio.policies, ['default/server-get']);
+    // The namespace's module checks each policy's selector, so its input carries the labels.
+    assert.equal(bundle.labels, null);
+    assert.ok(bundle.istio.attributes.includes('destination.labels'), bundle.istio.attributes.join());
     const again = await fetch(`${url}&wait=100ms`, { headers: { ...auth, 'if-none-match': `"${bundle.revision}"` } });
     assert.equal(again.status, 304);
     assert.equal((await fetch(url)).status, 401, 'a token is required');
@@ -217,7 +226,14 @@ describe('AuthorizationPolicy enforced in the proxy, from a policy-service bundl
         headers: auth,
       });
       assert.equal(response.status, 200);
-      return ((await response.json()) as { istio: { policies: string[] } }).istio.policies;
+      const bundle = (await response.json()) as {
+        labels: Record<string, string>;
+        istio: { policies: string[]; attributes: string[] };
+      };
+      // Made for these labels: the module checks no selector and reads no destination labels.
+      assert.deepEqual(bundle.labels, Object.fromEntries(labels.split(',').map((pair) => pair.split('='))));
+      assert.ok(!bundle.istio.attributes.includes('destination.labels'), bundle.istio.attributes.join());
+      return bundle.istio.policies;
     };
     assert.deepEqual(await policies('app=server,version=v1'), ['default/server-get']);
     assert.deepEqual(await policies('app=other'), []);

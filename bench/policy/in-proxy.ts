@@ -21,12 +21,12 @@ import { promisify } from 'node:util';
 import pino from 'pino';
 import { istioAttributes, PolicyRuntime, readWasmBundle } from '#libs/policy-runtime';
 import { toolPath } from '#libs/testing';
-import { generateIstioAuthz } from '../../apps/policy/src/authorization/istio-authz.codegen';
+import { type GeneratedAuthzModule, generateIstioAuthz } from '../../apps/policy/src/authorization/istio-authz.codegen';
 import { type NormalPolicy, normalisePolicy } from '../../apps/policy/src/authorization/normalise';
 import { policiesFor } from '../../apps/policy/src/bundles/workload-selection';
 import type { AuthorizationRequest } from '../../apps/proxy/src/dataplane/authorization';
 import { BUNDLE_FORMAT, parseBundle } from '../../apps/proxy/src/policy/bundle';
-import { requestAttributes, requestInput } from '../../apps/proxy/src/policy/input';
+import { attributeSelection, requestAttributes, requestInput } from '../../apps/proxy/src/policy/input';
 import { PolicyAuthorizer } from '../../apps/proxy/src/policy/policy-authorizer';
 
 const run = promisify(execFile);
@@ -41,7 +41,8 @@ allow := {"allowed": true, "headers": {"x-authz": "ok"}} if {
 }
 `;
 
-async function compile(rego: string, entrypoint: string): Promise<Buffer> {
+/** `opa build -t wasm`; `optimize` as Policy builds the generated module (`-O=1`, see OpaCliCompiler). */
+async function compile(rego: string, entrypoint: string, optimize = false): Promise<Buffer> {
   const dir = mkdtempSync(join(tmpdir(), 'bowline-bench-in-proxy-'));
   writeFileSync(join(dir, 'p.rego'), rego);
   await run(toolPath('opa'), [
@@ -50,6 +51,7 @@ async function compile(rego: string, entrypoint: string): Promise<Buffer> {
     'wasm',
     '-e',
     entrypoint,
+    ...(optimize ? ['-O=1'] : []),
     '-o',
     join(dir, 'b.tar.gz'),
     join(dir, 'p.rego'),
@@ -134,7 +136,8 @@ function timed(iterations: number, fn: () => unknown): Percentiles {
 async function authorizer(
   list: NormalPolicy[],
   istio: Buffer,
-  headers: string[],
+  generated: GeneratedAuthzModule,
+  labels: Record<string, string> | null,
   rego: Buffer | null,
 ): Promise<PolicyAuthorizer> {
   const authz = new PolicyAuthorizer({
@@ -148,11 +151,14 @@ async function authorizer(
       format: BUNDLE_FORMAT,
       revision: 'bench',
       namespace: 'default',
+      labels,
       istio: {
-        entrypoint: 'bowline/istio/authz/decision',
+        entrypoint: generated.entrypoint,
         ...module(istio),
         data: {},
-        headers,
+        headers: generated.headers,
+        attributes: generated.attributes,
+        outcomes: generated.outcomes,
         version: 1,
         policies: list.map((p) => p.id),
       },
@@ -187,16 +193,17 @@ async function main(): Promise<void> {
   // namespace's whole set (a proxy that sends no labels).
   const all = policies();
   const selected = policiesFor(all, LOCAL.namespace, LOCAL.labels);
-  const generated = generateIstioAuthz(selected, { applicable: false });
-  const whole = generateIstioAuthz(all, { applicable: false });
+  // As BundlesService makes them: compact decisions; the workload's module checks no scope.
+  const generated = generateIstioAuthz(selected, { compact: true, scoped: false });
+  const whole = generateIstioAuthz(all, { compact: true });
   const [istio, istioWhole, rego] = await Promise.all([
-    compile(generated.rego, generated.entrypoint),
-    compile(whole.rego, whole.entrypoint),
+    compile(generated.rego, generated.entrypoint, true),
+    compile(whole.rego, whole.entrypoint, true),
     compile(REGO, 'envoy/authz/allow'),
   ]);
-  const only = await authorizer(selected, istio, generated.headers, null);
-  const onlyWhole = await authorizer(all, istioWhole, whole.headers, null);
-  const withRego = await authorizer(selected, istio, generated.headers, rego);
+  const only = await authorizer(selected, istio, generated, LOCAL.labels, null);
+  const onlyWhole = await authorizer(all, istioWhole, whole, null, null);
+  const withRego = await authorizer(selected, istio, generated, LOCAL.labels, rego);
   const n = `${selected.length} of ${all.length}`;
   const results: [string, Percentiles][] = [
     [`authorize(), ${n} AuthorizationPolicies (workload)`, timed(iterations, () => only.authorize(REQUEST))],
@@ -205,7 +212,8 @@ async function main(): Promise<void> {
   ];
   // Where one decision's time goes: each step alone, on the same request.
   const input = requestInput(REQUEST, LOCAL);
-  const attributes = istioAttributes(input, generated.headers);
+  const selection = attributeSelection(generated.attributes);
+  const attributes = requestAttributes(REQUEST, LOCAL, generated.headers, selection);
   const runtime = await PolicyRuntime.load(istio, { entrypoint: generated.entrypoint });
   const steps: [string, Percentiles][] = [
     ['  requestInput (opa-envoy input document)', timed(iterations, () => requestInput(REQUEST, LOCAL))],
@@ -215,9 +223,12 @@ async function main(): Promise<void> {
     ],
     [
       '  requestAttributes (the module input, no document)',
-      timed(iterations, () => requestAttributes(REQUEST, LOCAL, generated.headers)),
+      timed(iterations, () => requestAttributes(REQUEST, LOCAL, generated.headers, selection)),
     ],
-    ['  PolicyRuntime.evaluate (wasm, generated module)', timed(iterations, () => runtime.evaluate(attributes))],
+    [
+      '  PolicyRuntime.evaluateValue (wasm, generated module)',
+      timed(iterations, () => runtime.evaluateValue(attributes)),
+    ],
   ];
   const opa = await opaBaseline(generated.rego, attributes);
   const fmt = (n: number) => `${n.toFixed(1)} µs`;

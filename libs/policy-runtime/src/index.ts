@@ -3,7 +3,13 @@
  * with host implementations of the built-ins OPA does not compile into wasm, the
  * opa-envoy-plugin input document and decision contract. No Nest: the proxy embeds it.
  */
-export { PolicyRuntime, DEFAULT_ENTRYPOINT, type Evaluation, type PolicyRuntimeOptions } from './runtime';
+export {
+  PolicyRuntime,
+  DEFAULT_ENTRYPOINT,
+  type Evaluation,
+  type PolicyRuntimeOptions,
+  type ValueEvaluation,
+} from './runtime';
 export {
   interpretDecision,
   interpretResultSet,
@@ -46,3 +52,10 @@ export const SUPPORTED_BUILTINS: readonly string[] = Object.freeze(
 );
 export { istioAttributes, type IstioAttributes } from './istio-attributes';
 export { formatWorkloadLabels, labelKeyProblem, labelValueProblem, parseWorkloadLabels } from './workload-labels';
+export {
+  expandIstioDecision,
+  type IstioDecision,
+  type IstioDryRunEntry,
+  type IstioOutcome,
+  type IstioRuleHit,
+} from './istio-decision';

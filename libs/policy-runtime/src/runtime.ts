@@ -7,8 +7,8 @@ import { type Decision, failedDecision, interpretResultSet } from './decision';
 export const DEFAULT_ENTRYPOINT = 'envoy/authz/allow';
 
 const WASM_PAGE_BYTES = 64 * 1024;
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
+/** The builtin errors of an evaluation that had none (shared, never added to). */
+const NO_ERRORS: { builtin: string; message: string }[] = Object.freeze([]) as unknown as [];
 
 /** The exports of an OPA wasm module that the single-call evaluation uses (ABI 1.2+). */
 interface OpaEvalExports {
@@ -45,32 +45,50 @@ export interface Evaluation {
   durationMicros: number;
 }
 
+/** One evaluation of a module whose value is not an opa-envoy decision (see `evaluateValue`). */
+export interface ValueEvaluation {
+  /** The entrypoint's value; `undefined` when undefined or when the evaluation failed. */
+  result: unknown;
+  /** Why the evaluation failed (it did not run to a value). */
+  error?: string;
+  builtinErrors: { builtin: string; message: string }[];
+  durationMicros: number;
+}
+
 /**
  * One compiled policy, loaded once and evaluated many times (the wasm instance is reused:
  * each evaluation resets its heap). Evaluation is synchronous, so one instance serves one
  * evaluation at a time by construction. Host built-ins see one clock reading per evaluation.
  */
 export class PolicyRuntime {
-  private nowNs = 0n;
-  private builtinErrors: { builtin: string; message: string }[] = [];
+  /** The clock reading of the evaluation in progress, in ms (made ns only when a built-in asks). */
+  private nowMs = 0;
+  private builtinErrors: { builtin: string; message: string }[] = NO_ERRORS;
+  private readonly entrypointIds: ReadonlyMap<string, number>;
+  /** A Buffer over the instance's memory, made again when the memory grows (its ArrayBuffer changes). */
+  private memoryView?: Buffer;
 
   private constructor(
     private policy: LoadedPolicy,
     readonly entrypoints: readonly string[],
     readonly defaultEntrypoint: string,
     private readonly now: () => Date,
-  ) {}
+  ) {
+    this.entrypointIds = new Map(Object.entries(policy.entrypoints as Record<string, number>));
+  }
 
   /** Instantiates `wasm` (the `policy.wasm` of an `opa build -t wasm` bundle). */
   static async load(wasm: Uint8Array, options: PolicyRuntimeOptions = {}): Promise<PolicyRuntime> {
     const holder: { runtime?: PolicyRuntime } = {};
     const builtins = createHostBuiltins({
-      nowNs: () => holder.runtime?.nowNs ?? 0n,
-      onError: (builtin, error) =>
-        holder.runtime?.builtinErrors.push({
-          builtin,
-          message: error instanceof Error ? error.message : String(error),
-        }),
+      nowNs: () => BigInt(holder.runtime?.nowMs ?? 0) * 1_000_000n,
+      onError: (builtin, error) => {
+        const runtime = holder.runtime;
+        if (!runtime) return;
+        // A fresh list: the last evaluation's (returned to its caller) is never added to.
+        if (runtime.builtinErrors === NO_ERRORS) runtime.builtinErrors = [];
+        runtime.builtinErrors.push({ builtin, message: error instanceof Error ? error.message : String(error) });
+      },
     });
     const maximum = Math.ceil((options.maxMemoryBytes ?? 64 * 1024 * 1024) / WASM_PAGE_BYTES);
     const policy = await loadPolicy(wasm, { initial: 5, maximum }, builtins);
@@ -94,38 +112,40 @@ export class PolicyRuntime {
 
   /** The raw result set of `entrypoint` for `input` (`[]` when undefined). Throws when evaluation fails. */
   query(input: unknown, entrypoint: string = this.defaultEntrypoint): unknown[] {
-    if (!this.entrypoints.includes(entrypoint)) throw new Error(`unknown entrypoint ${JSON.stringify(entrypoint)}`);
-    this.nowNs = BigInt(this.now().getTime()) * 1_000_000n;
-    this.builtinErrors = [];
+    const id = this.entrypointIds.get(entrypoint);
+    if (id === undefined) throw new Error(`unknown entrypoint ${JSON.stringify(entrypoint)}`);
+    this.nowMs = this.now().getTime();
+    this.builtinErrors = NO_ERRORS;
     if (this.policy.minorVersion < 2) return this.policy.evaluate(input, entrypoint) as unknown[];
     // As opa-wasm: a falsy input is no input at all.
-    const json = input ? JSON.stringify(input) : '';
-    return this.evalJson(json, (this.policy.entrypoints as Record<string, number>)[entrypoint]);
+    return this.evalJson(input ? JSON.stringify(input) : '', id);
   }
 
   /**
    * `opa_eval`, the ABI's single call, as opa-wasm's `evaluate` makes it, without its per-call
-   * buffers: the input's JSON is encoded straight into the instance's memory above the data
-   * (the heap is reset there on every call), and the result is read up to its NUL natively.
+   * buffers: the input's JSON is written straight into the instance's memory above the data
+   * (the heap is reset there on every call), and the result is read up to its NUL in place.
    */
   private evalJson(json: string, entrypoint: number): unknown[] {
     const { mem, dataAddr } = this.policy;
     const dataHeapPtr = this.policy.dataHeapPtr as number;
     const { exports } = this.policy.wasmInstance as unknown as { exports: OpaEvalExports };
-    let length: number;
-    if (dataHeapPtr + json.length * 3 <= mem.buffer.byteLength) {
-      length = encoder.encodeInto(json, new Uint8Array(mem.buffer, dataHeapPtr)).written;
-    } else {
-      const bytes = encoder.encode(json);
-      const missing = dataHeapPtr + bytes.length - mem.buffer.byteLength;
-      if (missing > 0) mem.grow(Math.ceil(missing / WASM_PAGE_BYTES));
-      new Uint8Array(mem.buffer).set(bytes, dataHeapPtr);
-      length = bytes.length;
-    }
+    // UTF-8 takes at most 3 bytes per UTF-16 unit.
+    const room = dataHeapPtr + json.length * 3 - mem.buffer.byteLength;
+    if (room > 0) mem.grow(Math.ceil(room / WASM_PAGE_BYTES));
+    const view = this.memory(mem);
+    const length = json.length === 0 ? 0 : view.write(json, dataHeapPtr, 'utf8');
     const inputAddr = length === 0 ? 0 : dataHeapPtr;
     const result = exports.opa_eval(0, entrypoint, dataAddr, inputAddr, length, dataHeapPtr + length, 0);
-    const memory = new Uint8Array(mem.buffer);
-    return JSON.parse(decoder.decode(memory.subarray(result, memory.indexOf(0, result)))) as unknown[];
+    // The evaluation may have grown the memory.
+    const out = this.memory(mem);
+    return JSON.parse(out.toString('utf8', result, out.indexOf(0, result))) as unknown[];
+  }
+
+  private memory(mem: { readonly buffer: ArrayBuffer }): Buffer {
+    if (this.memoryView === undefined || this.memoryView.buffer !== mem.buffer)
+      this.memoryView = Buffer.from(mem.buffer);
+    return this.memoryView;
   }
 
   /**
@@ -147,6 +167,28 @@ export class PolicyRuntime {
       decision,
       entrypoint,
       result,
+      builtinErrors: this.builtinErrors,
+      durationMicros: Math.round((performance.now() - started) * 1000),
+    };
+  }
+  /**
+   * The entrypoint's value for `input`, read as is (not as an opa-envoy decision): for modules
+   * with a decision shape of their own, such as the generated Istio module's. Never throws.
+   */
+  evaluateValue(input: unknown, entrypoint: string = this.defaultEntrypoint): ValueEvaluation {
+    const started = performance.now();
+    let result: unknown;
+    let error: string | undefined;
+    try {
+      const resultSet = this.query(input, entrypoint);
+      if (resultSet.length > 1) error = 'the module produced more than one value';
+      else result = (resultSet[0] as { result?: unknown } | undefined)?.result;
+    } catch (cause) {
+      error = `policy evaluation failed: ${describe(cause)}`;
+    }
+    return {
+      result,
+      ...(error === undefined ? {} : { error }),
       builtinErrors: this.builtinErrors,
       durationMicros: Math.round((performance.now() - started) * 1000),
     };

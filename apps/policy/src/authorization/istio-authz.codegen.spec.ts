@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { Logger } from '@nestjs/common';
-import { PolicyRuntime } from '#libs/policy-runtime';
+import { expandIstioDecision, PolicyRuntime } from '#libs/policy-runtime';
 import { toolPath } from '#libs/testing';
 import { OpaCliCompiler } from '../compiler/opa-cli.compiler';
 import type { PolicyConfig } from '../config';
@@ -76,6 +76,52 @@ describe('generateIstioAuthz', () => {
     const audited = await load([policy('a-audit', { action: 'AUDIT', rules: [admin] }), deny], { applicable: false });
     assert.deepEqual(audited.decide(request()).auditPolicies, [{ policy: 'foo/a-audit', ruleIndex: 0 }]);
     assert.equal(audited.decide(request()).applicable, undefined);
+  });
+
+  it('compact decisions index the outcome table; unscoped modules neither check nor read the scope', async () => {
+    const admin = { to: [{ operation: { paths: ['/admin*'] } }] };
+    const set = [
+      policy('a-audit', { action: 'AUDIT', rules: [admin] }),
+      policy('b-deny', { action: 'DENY', selector: { matchLabels: { app: 'web' } }, rules: [admin] }),
+      policy('c-allow', { rules: [{ to: [{ operation: { methods: ['GET'] } }] }] }),
+    ];
+    const full = await load(set);
+    const scoped = await load(set, { compact: true });
+    const unscoped = await load(set, { compact: true, scoped: false });
+    assert.deepEqual(scoped.generated.attributes, [
+      'destination.labels',
+      'destination.namespace',
+      'request.method',
+      'request.path',
+    ]);
+    assert.deepEqual(unscoped.generated.attributes, ['request.method', 'request.path']);
+    assert.doesNotMatch(unscoped.generated.rego, /_applies|any_allow|destination/);
+    for (const attributes of [request(), request({ 'request.path': '/x' }), request({ 'request.method': 'GET' })]) {
+      const { applicable: _, ...expected } = full.decide(attributes);
+      const { 'destination.namespace': _ns, 'destination.labels': _labels, ...unscopedInput } = attributes;
+      for (const [module, input] of [
+        [scoped, attributes],
+        [unscoped, unscopedInput],
+      ] as const) {
+        const compact = module.decide(input) as unknown;
+        assert.ok(Array.isArray(compact) && compact.length === 5, JSON.stringify(compact));
+        assert.deepEqual(expandIstioDecision(compact, module.generated.outcomes), expected);
+      }
+    }
+    // Without AUDIT, CUSTOM or dry-run policies the decision is [outcome, rule] alone.
+    const plain = await load(set.slice(1), { compact: true, scoped: false });
+    assert.deepEqual(plain.decide(request()), [0, 0]);
+    assert.deepEqual(plain.generated.outcomes[0], {
+      allowed: false,
+      reason: 'a DENY policy matched',
+      policy: 'foo/b-deny',
+    });
+    assert.deepEqual(plain.decide(request({ 'request.path': '/x' })), [2, -1]);
+    assert.deepEqual(plain.generated.outcomes[2], {
+      allowed: false,
+      reason: 'ALLOW policies apply to the workload but none matched',
+      policy: null,
+    });
   });
 
   it('collects the headers conditions read, and keeps any string a policy holds a literal', async () => {

@@ -1,7 +1,8 @@
+import type { IstioOutcome } from '#libs/policy-runtime';
 import { ISTIO_AUTHZ_ENTRYPOINT } from './istio-authz.rego';
 import type { Condition, Matcher, NormalPolicy, NormalRule } from './normalise';
 
-/** What the decision of a generated module holds beyond the verdict. */
+/** What the decision of a generated module holds, and what it checks at request time. */
 export interface AuthzCodegenOptions {
   /**
    * Whether the decision lists the policies that apply to the workload (`applicable`; default
@@ -9,6 +10,19 @@ export interface AuthzCodegenOptions {
    * and dumping it is a good part of a decision's cost. Nothing else in the decision changes.
    */
   applicable?: boolean;
+  /**
+   * Proxy bundles: the decision is the compact array of libs/policy-runtime
+   * `expandIstioDecision`, indexing `outcomes`, instead of the object (no `applicable` list).
+   * Expanded, it is the object field for field.
+   */
+  compact?: boolean;
+  /**
+   * Whether each policy's namespace and selector are checked against the request's
+   * `destination.namespace` and `destination.labels` (default true). False only for a set that
+   * holds exactly the policies applying to one workload (`policiesFor` with its namespace and
+   * labels): every policy then applies, and the module neither checks nor reads the scope.
+   */
+  scoped?: boolean;
 }
 
 /** One AuthorizationPolicy set as its own Rego module (see `generateIstioAuthz`). */
@@ -18,6 +32,10 @@ export interface GeneratedAuthzModule {
   entrypoint: string;
   /** The request headers (lower-cased) a condition reads: the only ones its input needs. */
   headers: string[];
+  /** The attributes (istioAttributes keys) the module reads, `request.headers` apart: the only ones its input needs. */
+  attributes: string[];
+  /** With `compact`: the outcome table its decisions index; otherwise empty. */
+  outcomes: IstioOutcome[];
 }
 
 /**
@@ -61,6 +79,9 @@ const indent = (body: string[]) => body.map((line) => `\t${line}`);
 class Emitter {
   readonly lines: string[] = [];
   readonly headers = new Set<string>();
+  readonly attributes = new Set<string>();
+
+  constructor(readonly scoped: boolean) {}
 
   /** A boolean rule holding when any of `bodies` holds. */
   rule(head: string, bodies: string[][]): void {
@@ -79,6 +100,7 @@ class Emitter {
     if (c.values.length === 0) return c.negate ? [] : ['false'];
     const not = c.negate ? 'not ' : '';
     const list = LIST_ATTRIBUTES[c.attr];
+    if (c.attr !== 'request.headers') this.attributes.add(c.attr);
     if (list) {
       this.rule(
         name,
@@ -131,16 +153,20 @@ class Emitter {
   }
 
   /**
-   * `p<i>_applies` (namespace and selector scope) and, when a rule can match, `p<i>_first`
-   * (the index of the first matching rule). Returns whether the policy can match at all.
+   * `p<i>_applies` (namespace and selector scope, when scoped) and, when a rule can match,
+   * `p<i>_first` (the index of the first matching rule). Returns whether the policy can match at all.
    */
   policy(p: NormalPolicy, i: number): boolean {
     this.lines.push(`# ${p.id}: ${p.action}${p.dryRun ? ' (dry-run)' : ''}`, '');
-    const scope = p.mesh ? [] : [`input["destination.namespace"] == ${literal(p.namespace)}`];
-    const selector = Object.entries(p.selector).map(
-      ([k, v]) => `input["destination.labels"][${literal(k)}] == ${literal(v)}`,
-    );
-    this.rule(`p${i}_applies`, [[...scope, ...selector]]);
+    if (this.scoped) {
+      const scope = p.mesh ? [] : [`input["destination.namespace"] == ${literal(p.namespace)}`];
+      const selector = Object.entries(p.selector).map(
+        ([k, v]) => `input["destination.labels"][${literal(k)}] == ${literal(v)}`,
+      );
+      if (scope.length > 0) this.attributes.add('destination.namespace');
+      if (selector.length > 0) this.attributes.add('destination.labels');
+      this.rule(`p${i}_applies`, [[...scope, ...selector]]);
+    }
     // Each rule's body sits in the chain itself (a rule of its own would be one more call and memo entry).
     const matching = p.rules.flatMap((rule, j) => {
       const body = this.matchRule(rule, `p${i}_r${j}`);
@@ -149,6 +175,16 @@ class Emitter {
     if (matching.length === 0) return false;
     this.lines.push(...elseChain(`p${i}_first`, matching));
     return true;
+  }
+
+  /** The literals holding when policy `i` applies (always, unscoped): the scope check, or none. */
+  applies(i: number): string[] {
+    return this.scoped ? [`p${i}_applies`] : [];
+  }
+
+  /** Policy `i` applies and matched: `j` is its first matching rule. */
+  hit(i: number): string[] {
+    return [...this.applies(i), `j := p${i}_first`];
   }
 }
 
@@ -163,16 +199,8 @@ function elseChain(head: string, steps: { value: string; body: string[] }[]): st
   return [...out, ''];
 }
 
-/** `extra`: constant fields appended to every verdict (`, "k": v, ...`), or "". */
-const verdictObject = (allowed: boolean, reason: string, policy: string | null, extra: string) =>
-  `{"allowed": ${allowed}, "action": "${allowed ? 'ALLOW' : 'DENY'}", "reason": ${literal(reason)}, ` +
-  `"policy": ${policy === null ? 'null' : literal(policy)}, "ruleIndex": ${policy === null ? 'null' : 'j'}${extra}}`;
-
 /** The decision's lists when no AUDIT, CUSTOM or dry-run policy can add to them. */
 const EMPTY_LISTS = ', "audit": false, "auditPolicies": [], "custom": [], "dryRun": []';
-
-/** Policy `i` applies and matched: `j` is its first matching rule. */
-const hit = (i: number) => [`p${i}_applies`, `j := p${i}_first`];
 
 interface Indexed {
   p: NormalPolicy;
@@ -180,30 +208,62 @@ interface Indexed {
 }
 
 /**
+ * The verdict values a module returns: the object (`extra`: constant fields appended to every
+ * verdict, `, "k": v, ...`, or ""), or with `compact` the array `[outcome, ruleIndex]` indexing
+ * `outcomes` (libs/policy-runtime expandIstioDecision).
+ */
+class Verdicts {
+  readonly outcomes: IstioOutcome[] = [];
+  private readonly indexes = new Map<string, number>();
+
+  constructor(
+    private readonly compact: boolean,
+    private readonly extra: string,
+  ) {}
+
+  /** The value of a verdict reached by `policy` (its first matching rule bound to `j`), or by no policy (null). */
+  value(allowed: boolean, reason: string, policy: string | null): string {
+    if (!this.compact) {
+      return (
+        `{"allowed": ${allowed}, "action": "${allowed ? 'ALLOW' : 'DENY'}", "reason": ${literal(reason)}, ` +
+        `"policy": ${policy === null ? 'null' : literal(policy)}, "ruleIndex": ${policy === null ? 'null' : 'j'}${this.extra}}`
+      );
+    }
+    const key = JSON.stringify([allowed, reason, policy]);
+    let index = this.indexes.get(key);
+    if (index === undefined) {
+      index = this.outcomes.push({ allowed, reason, policy }) - 1;
+      this.indexes.set(key, index);
+    }
+    return `[${index}, ${policy === null ? '-1' : 'j'}]`;
+  }
+}
+
+/**
  * The verdict, in Istio's order: the enforced DENY policies (in set order, the first hit
  * decides), then no applicable ALLOW policy (allow), then the ALLOW policies, else deny.
+ * Unscoped, every ALLOW policy of the set applies.
  */
-function verdict(enforced: Indexed[], canMatch: Set<number>, extra: string): string[] {
+function verdict(emit: Emitter, enforced: Indexed[], canMatch: Set<number>, values: Verdicts): string[] {
   const deny = enforced.filter(({ p, i }) => p.action === 'DENY' && canMatch.has(i));
   const allow = enforced.filter(({ p }) => p.action === 'ALLOW');
+  const { scoped } = emit;
   const steps = deny.map(({ p, i }) => ({
-    value: verdictObject(false, 'a DENY policy matched', p.id, extra),
-    body: hit(i),
+    value: values.value(false, 'a DENY policy matched', p.id),
+    body: emit.hit(i),
   }));
-  const none = verdictObject(true, 'no ALLOW policy applies to the workload', null, extra);
-  steps.push({ value: none, body: allow.length > 0 ? ['not any_allow'] : [] });
-  if (allow.length === 0) return elseChain('verdict', steps);
+  const none = () => values.value(true, 'no ALLOW policy applies to the workload', null);
+  if (allow.length === 0) return elseChain('verdict', [...steps, { value: none(), body: [] }]);
+  if (scoped) steps.push({ value: none(), body: ['not any_allow'] });
   for (const { p, i } of allow.filter(({ i }) => canMatch.has(i))) {
-    steps.push({ value: verdictObject(true, 'an ALLOW policy matched', p.id, extra), body: hit(i) });
+    steps.push({ value: values.value(true, 'an ALLOW policy matched', p.id), body: emit.hit(i) });
   }
-  steps.push({
-    value: verdictObject(false, 'ALLOW policies apply to the workload but none matched', null, extra),
-    body: [],
-  });
+  steps.push({ value: values.value(false, 'ALLOW policies apply to the workload but none matched', null), body: [] });
+  if (!scoped) return elseChain('verdict', steps);
   // An else-chain stops at the first applicable ALLOW policy (several bodies would all be evaluated).
   const anyAllow = elseChain(
     'any_allow',
-    allow.map(({ i }) => ({ value: 'true', body: [`p${i}_applies`] })),
+    allow.map(({ i }) => ({ value: 'true', body: emit.applies(i) })),
   );
   return [...elseChain('verdict', steps), ...anyAllow];
 }
@@ -227,14 +287,15 @@ function orderedList(name: string, members: { id: string; body: string[] }[]): s
  * concrete Rego with its constants inlined, instead of ISTIO_AUTHZ_REGO interpreting the set as
  * data. The input is the flat attribute document of libs/policy-runtime `istioAttributes`. The
  * decision is the reference's, field for field (the deciding policy and rule index, AUDIT and
- * CUSTOM hits, dry-run entries, applicable policies unless `options` leave them out);
- * istio-authz.spec.ts checks that both decide alike.
+ * CUSTOM hits, dry-run entries, applicable policies unless `options` leave them out), or its
+ * compact form for proxy bundles; istio-authz.spec.ts checks that all of them decide alike.
  *
  * `policies` must be in set order (sorted by `<namespace>/<name>`): it decides which DENY or
  * ALLOW policy is reported when several match, and the order of every list.
  */
 export function generateIstioAuthz(policies: NormalPolicy[], options: AuthzCodegenOptions = {}): GeneratedAuthzModule {
-  const emit = new Emitter();
+  const compact = options.compact === true;
+  const emit = new Emitter(options.scoped !== false);
   const canMatch = new Set<number>();
   policies.forEach((p, i) => {
     if (emit.policy(p, i)) canMatch.add(i);
@@ -244,7 +305,10 @@ export function generateIstioAuthz(policies: NormalPolicy[], options: AuthzCodeg
   const hits = (action: string) =>
     enforced
       .filter(({ p, i }) => p.action === action && canMatch.has(i))
-      .map(({ p, i }) => ({ id: p.id, body: [...hit(i), `entry := {"policy": ${literal(p.id)}, "ruleIndex": j}`] }));
+      .map(({ p, i }) => ({
+        id: p.id,
+        body: [...emit.hit(i), `entry := {"policy": ${literal(p.id)}, "ruleIndex": j}`],
+      }));
   const dryRun = indexed
     .filter(({ p }) => p.dryRun)
     .map(({ p, i }) => {
@@ -252,41 +316,50 @@ export function generateIstioAuthz(policies: NormalPolicy[], options: AuthzCodeg
         `{"policy": ${literal(p.id)}, "action": ${literal(p.action)}, "matched": ${j !== 'null'}, "ruleIndex": ${j}}`;
       const steps = canMatch.has(i) ? [{ value: entry('j'), body: [`j := p${i}_first`] }] : [];
       emit.lines.push(...elseChain(`p${i}_dry_run`, [...steps, { value: entry('null'), body: [] }]));
-      return { id: p.id, body: [`p${i}_applies`, `entry := p${i}_dry_run`] };
+      return { id: p.id, body: [...emit.applies(i), `entry := p${i}_dry_run`] };
     });
-  const applicable =
-    options.applicable === false
-      ? []
-      : policies.length === 0
-        ? ['applicable := []', '']
-        : [
-            `applicable := [id | some id in ${literal(policies.map((p) => p.id))}; applicable_all[id]]`,
+  const listApplicable = options.applicable !== false && !compact;
+  const applicable = !listApplicable
+    ? []
+    : policies.length === 0
+      ? ['applicable := []', '']
+      : [
+          `applicable := [id | some id in ${literal(policies.map((p) => p.id))}; applicable_all[id]]`,
+          '',
+          'applicable_all := {id | some id in applicable_ids}',
+          '',
+          ...indexed.flatMap(({ p, i }) => [
+            `applicable_ids contains ${literal(p.id)} if ${emit.applies(i)[0] ?? 'true'}`,
             '',
-            'applicable_all := {id | some id in applicable_ids}',
-            '',
-            ...indexed.flatMap(({ p, i }) => [`applicable_ids contains ${literal(p.id)} if p${i}_applies`, '']),
-          ];
+          ]),
+        ];
   const auditHits = hits('AUDIT');
   const customHits = hits('CUSTOM');
   // Without AUDIT, CUSTOM or dry-run entries and the applicable list, every field but the
   // verdict's is constant: the verdicts carry them, and no object.union runs per decision.
-  const constant =
-    auditHits.length === 0 && customHits.length === 0 && dryRun.length === 0 && options.applicable === false;
-  const dynamicDecision = [
-    ...verdict(enforced, canMatch, ''),
+  const constant = auditHits.length === 0 && customHits.length === 0 && dryRun.length === 0 && !listApplicable;
+  const values = new Verdicts(compact, constant ? EMPTY_LISTS : '');
+  const verdictRules = verdict(emit, enforced, canMatch, values);
+  const lists = [
     ...orderedList('audit_hits', auditHits),
     ...orderedList('custom_hits', customHits),
     ...orderedList('dry_run', dryRun),
-    ...applicable,
-    'decision := object.union(verdict, {',
-    '\t"audit": count(audit_hits) > 0,',
-    '\t"auditPolicies": audit_hits,',
-    '\t"custom": custom_hits,',
-    '\t"dryRun": dry_run,',
-    ...(options.applicable === false ? [] : ['\t"applicable": applicable,']),
-    '})',
-    '',
   ];
+  const dynamicDecision = compact
+    ? [...verdictRules, ...lists, 'decision := [verdict[0], verdict[1], audit_hits, custom_hits, dry_run]', '']
+    : [
+        ...verdictRules,
+        ...lists,
+        ...applicable,
+        'decision := object.union(verdict, {',
+        '\t"audit": count(audit_hits) > 0,',
+        '\t"auditPolicies": audit_hits,',
+        '\t"custom": custom_hits,',
+        '\t"dryRun": dry_run,',
+        ...(listApplicable ? ['\t"applicable": applicable,'] : []),
+        '})',
+        '',
+      ];
   const rego = [
     'package bowline.istio.authz',
     '',
@@ -296,7 +369,13 @@ export function generateIstioAuthz(policies: NormalPolicy[], options: AuthzCodeg
     STRINGS,
     '',
     ...emit.lines,
-    ...(constant ? [...verdict(enforced, canMatch, EMPTY_LISTS), 'decision := verdict', ''] : dynamicDecision),
+    ...(constant ? [...verdictRules, 'decision := verdict', ''] : dynamicDecision),
   ].join('\n');
-  return { rego, entrypoint: ISTIO_AUTHZ_ENTRYPOINT, headers: [...emit.headers].sort() };
+  return {
+    rego,
+    entrypoint: ISTIO_AUTHZ_ENTRYPOINT,
+    headers: [...emit.headers].sort(),
+    attributes: [...emit.attributes].sort(),
+    outcomes: values.outcomes,
+  };
 }

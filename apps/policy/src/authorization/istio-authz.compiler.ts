@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
+import type { IstioOutcome } from '#libs/policy-runtime';
 import { POLICY_COMPILER, type PolicyCompiler } from '../compiler/policy-compiler';
 import { type AuthzCodegenOptions, generateIstioAuthz } from './istio-authz.codegen';
 import type { NormalPolicy } from './normalise';
@@ -16,8 +17,10 @@ export interface CompiledAuthzModule {
   wasm: Buffer;
   wasmSha256: string;
   entrypoint: string;
-  /** The request headers the module reads (see GeneratedAuthzModule). */
+  /** The request headers and attributes the module reads, and its outcome table (see GeneratedAuthzModule). */
   headers: string[];
+  attributes: string[];
+  outcomes: IstioOutcome[];
   opaVersion: string;
   capabilitiesSha256: string;
 }
@@ -52,6 +55,8 @@ export class IstioAuthzCompiler {
         wasmSha256: createHash('sha256').update(compiled.wasm).digest('hex'),
         entrypoint: generated.entrypoint,
         headers: generated.headers,
+        attributes: generated.attributes,
+        outcomes: generated.outcomes,
         opaVersion: compiled.opaVersion,
         capabilitiesSha256: compiled.capabilitiesSha256,
       }));

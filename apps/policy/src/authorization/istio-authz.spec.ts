@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { Logger } from '@nestjs/common';
-import { istioAttributes, PolicyRuntime } from '#libs/policy-runtime';
+import { expandIstioDecision, istioAttributes, PolicyRuntime } from '#libs/policy-runtime';
 import { toolPath } from '#libs/testing';
 import { OpaCliCompiler } from '../compiler/opa-cli.compiler';
 import type { PolicyConfig } from '../config';
@@ -67,27 +67,40 @@ describe('Istio authorization semantics (generated module against the reference,
     reference.setData({ istio: { policies } });
     const expected = reference.evaluate(input);
     assert.deepEqual(evaluation.result, expected.result, 'the generated module decides as the reference does');
-    // A proxy's bundle: only the policies selecting the workload, no `applicable` list; the same decision.
+    // Proxy bundles (compact decisions): the namespace's (scoped), and the workload's (only the
+    // policies selecting it, no scope checks); expanded, the same decision.
     const attributes = istioAttributes(input, generated.headers);
+    const namespace = attributes['destination.namespace'] ?? '';
     const labels = Object.fromEntries(
       Object.entries(attributes['destination.labels'] ?? {}).filter(
         (e): e is [string, string] => typeof e[1] === 'string',
       ),
     );
-    const bundled = generateIstioAuthz(policiesFor(policies, attributes['destination.namespace'] ?? '', labels), {
-      applicable: false,
-    });
-    const proxy = await PolicyRuntime.load(
-      (await compiler.compile({ modules: { 'istio_authz.rego': bundled.rego }, entrypoints: [bundled.entrypoint] }))
-        .wasm,
-      { entrypoint: bundled.entrypoint },
-    );
     const { applicable: _applicable, ...withoutApplicable } = expected.result as Record<string, unknown>;
-    assert.deepEqual(
-      proxy.evaluate(istioAttributes(input, bundled.headers)).result,
-      withoutApplicable,
-      "the workload's bundle decides as the reference does",
-    );
+    const bundles = [
+      { set: policiesFor(policies, namespace, undefined), scoped: true, what: "the namespace's bundle" },
+      { set: policiesFor(policies, namespace, labels), scoped: false, what: "the workload's bundle" },
+    ];
+    for (const { set, scoped, what } of bundles) {
+      const bundled = generateIstioAuthz(set, { compact: true, scoped });
+      const { wasm: bundledWasm } = await compiler.compile({
+        modules: { 'istio_authz.rego': bundled.rego },
+        entrypoints: [bundled.entrypoint],
+        optimize: true,
+      });
+      const proxy = await PolicyRuntime.load(bundledWasm, { entrypoint: bundled.entrypoint });
+      const proxyInput = Object.fromEntries(
+        Object.entries(istioAttributes(input, bundled.headers)).filter(
+          ([key]) => key === 'request.headers' || bundled.attributes.includes(key),
+        ),
+      );
+      const compact = proxy.evaluateValue(proxyInput);
+      assert.deepEqual(
+        expandIstioDecision(compact.result, bundled.outcomes),
+        withoutApplicable,
+        `${what} decides as the reference does, on the attributes it names`,
+      );
+    }
     return evaluation.result as AuthorizationDecision;
   }
   const allowed = async (specs: Record<string, Spec>, check: Spec = {}) => (await decide(specs, check)).allowed;

@@ -1,24 +1,31 @@
+import type { IstioOutcome } from '#libs/policy-runtime';
+
 /**
  * The authorization bundle a proxy enforces, as `GET /v1/bundles/authz` serves it (JSON,
- * `format: "bowline.authz-bundle/v2"`). One bundle holds up to two compiled policies, each the
+ * `format: "bowline.authz-bundle/v3"`). One bundle holds up to two compiled policies, each the
  * `policy.wasm` OPA's `opa build -t wasm` produced plus its base data document:
  *
  * - `istio`: the Istio AuthorizationPolicy module generated for the policies that can apply to
- *   the proxy's namespace (its own namespace's and the root namespace's; with `?labels=`, only
- *   those whose selector matches the workload's labels; generateIstioAuthz,
+ *   the proxy's namespace (its own namespace's and the root namespace's; generateIstioAuthz,
  *   entrypoint `bowline/istio/authz/decision`, data `{}`). Its input is the flat attribute
- *   document of libs/policy-runtime `istioAttributes`, carrying only the request headers named
- *   in `headers`. Workload selectors are matched against `destination.labels` at request time.
- *   Its decision is the policy service's without the `applicable` list (the proxy does not read it).
- *   (v1 carried one generic module and the policies as data, with the opa-envoy input: a v1
- *   proxy refuses a v2 bundle and keeps enforcing its last one rather than misread it.)
+ *   document of libs/policy-runtime `istioAttributes`, carrying only the attributes named in
+ *   `attributes` and the request headers named in `headers`. Its decision is compact: an array
+ *   indexing `outcomes` (libs/policy-runtime `expandIstioDecision` turns it into the policy
+ *   service's decision object, without the `applicable` list).
+ *   - With `?labels=`, `labels` holds them and the module holds only the policies whose
+ *     selector matches them; it does not check namespace or selectors at request time (every
+ *     policy in it applies), so a proxy refuses a bundle made for labels other than its own.
+ *   - Without, `labels` is null and the module matches selectors against `destination.labels`.
+ *   (v2 carried the decision object and always checked the scope; v1 one generic module and
+ *   the policies as data. An older proxy refuses a v3 bundle and keeps enforcing its last one
+ *   rather than misread it.)
  * - `policy`: the active revision of the Rego policy the proxy named (`?policy=`), or null.
  *
  * `revision` is the bundle's ETag (a SHA-256 of what the proxy would load): the same revision
  * means the same decisions, so a proxy polls with `If-None-Match` and gets 304 while nothing
  * changed. Wasm is base64 (standard alphabet).
  */
-export const BUNDLE_FORMAT = 'bowline.authz-bundle/v2';
+export const BUNDLE_FORMAT = 'bowline.authz-bundle/v3';
 
 /** One compiled module and its data. */
 export interface BundleModule {
@@ -37,6 +44,10 @@ export interface IstioBundlePart extends BundleModule {
   policies: string[];
   /** The request headers (lower-case) the module reads: the only ones its input needs. */
   headers: string[];
+  /** The attributes (istioAttributes keys, `request.headers` apart) the module reads: the only ones its input needs. */
+  attributes: string[];
+  /** The verdicts the module's compact decision indexes. */
+  outcomes: IstioOutcome[];
 }
 
 /** The Rego policy part: the active revision of one policy. */
@@ -49,6 +60,8 @@ export interface AuthzBundle {
   format: typeof BUNDLE_FORMAT;
   revision: string;
   namespace: string;
+  /** The workload labels the module was specialised to (`?labels=`), or null: it checks every policy's scope. */
+  labels: Record<string, string> | null;
   generatedAt: string;
   istio: IstioBundlePart;
   policy: RegoBundlePart | null;

@@ -30,7 +30,7 @@ export class BundlesController {
   @RequireRole('viewer')
   @ApiOperation({
     summary:
-      "The authorization bundle a proxy enforces (format bowline.authz-bundle/v2): the Istio AuthorizationPolicy module generated for the namespace's policies, and the active revision of `policy` if named; both as base64 wasm",
+      "The authorization bundle a proxy enforces (format bowline.authz-bundle/v3): the Istio AuthorizationPolicy module generated for the namespace's policies, and the active revision of `policy` if named; both as base64 wasm",
   })
   @ApiQuery({ name: 'namespace', required: true, description: "The proxy's workload namespace" })
   @ApiQuery({

@@ -91,13 +91,15 @@ export class BundlesService implements OnModuleInit, OnApplicationBootstrap, OnM
   async bundle(request: BundleRequest): Promise<AuthzBundle> {
     const set = this.normalisedSet();
     const policies = policiesFor(set.policies, request.namespace, request.labels);
-    const istio = await this.istioModule(policies);
+    const labels = request.labels ? { ...request.labels } : null;
+    const istio = await this.istioModule(policies, labels === null);
     const policy = request.policy === undefined ? null : await this.activeRevision(request.policy);
-    const revision = bundleRevision(request.namespace, istio.wasmSha256, istio.headers, policy);
+    const revision = bundleRevision(request.namespace, labels, istio, policy);
     return {
       format: BUNDLE_FORMAT,
       revision,
       namespace: request.namespace,
+      labels,
       generatedAt: new Date().toISOString(),
       istio: {
         entrypoint: istio.entrypoint,
@@ -105,6 +107,8 @@ export class BundlesService implements OnModuleInit, OnApplicationBootstrap, OnM
         wasmSha256: istio.wasmSha256,
         data: {},
         headers: istio.headers,
+        attributes: istio.attributes,
+        outcomes: istio.outcomes,
         version: set.version,
         policies: policies.map((p) => p.id),
       },
@@ -138,11 +142,14 @@ export class BundlesService implements OnModuleInit, OnApplicationBootstrap, OnM
     };
   }
 
-  /** The compiled module of `policies`; BundleNotReady while it cannot be compiled (proxies retry). */
-  private async istioModule(policies: NormalPolicy[]): Promise<CompiledAuthzModule> {
+  /**
+   * The compiled module of `policies`, with the compact decision; unscoped when they are the
+   * policies selected for one workload's labels. BundleNotReady while it cannot be compiled
+   * (proxies retry).
+   */
+  private async istioModule(policies: NormalPolicy[], scoped: boolean): Promise<CompiledAuthzModule> {
     try {
-      // The proxy reads the verdict, the deciding policy and rule: not the applicable list.
-      const compiled = await this.compiler.compile(policies, { applicable: false });
+      const compiled = await this.compiler.compile(policies, { compact: true, scoped });
       this.compiled = true;
       return compiled;
     } catch (error) {
@@ -205,7 +212,7 @@ export class BundlesService implements OnModuleInit, OnApplicationBootstrap, OnM
   /** Checks the compiler with the empty set, so `status` tells whether bundles can be served. */
   private async compile(): Promise<void> {
     try {
-      const compiled = await this.compiler.compile([], { applicable: false });
+      const compiled = await this.compiler.compile([], { compact: true });
       this.compiled = true;
       this.compileError = null;
       this.logger.log({
@@ -240,9 +247,15 @@ export class BundlesService implements OnModuleInit, OnApplicationBootstrap, OnM
 }
 
 /** The bundle's ETag: what the proxy would load, hashed (never the generation time). */
-function bundleRevision(namespace: string, istioSha: string, headers: string[], policy: RegoBundlePart | null): string {
+function bundleRevision(
+  namespace: string,
+  labels: Record<string, string> | null,
+  istio: CompiledAuthzModule,
+  policy: RegoBundlePart | null,
+): string {
   const hash = createHash('sha256');
-  hash.update(`${BUNDLE_FORMAT}\n${namespace}\n${istioSha}\n${JSON.stringify(headers)}\n`);
+  const described = JSON.stringify([labels, istio.headers, istio.attributes, istio.outcomes]);
+  hash.update(`${BUNDLE_FORMAT}\n${namespace}\n${istio.wasmSha256}\n${described}\n`);
   if (policy) hash.update(`${policy.name}\n${policy.revision}\n${policy.wasmSha256}\n${JSON.stringify(policy.data)}`);
   return hash.digest('hex').slice(0, 32);
 }

@@ -10,7 +10,7 @@ import { until } from '#libs/testing';
 import type { Cluster, Endpoint, MeshConfig, MeshConfigSource, Route } from '../mesh/model';
 import { DEFAULT_LIMITS, EMPTY_MESH_CONFIG } from '../mesh/model';
 import type { RequestRecord } from '../telemetry/types';
-import type { AuthorizationRequest } from './authorization';
+import type { AuthorizationRequest, AuthorizationResult } from './authorization';
 import { InboundListener } from './inbound';
 import { OutboundListener } from './outbound';
 import type { Balancer, OutboundRouting } from './routing';
@@ -152,8 +152,11 @@ describe('data plane: two sidecars over mTLS', () => {
   const reporter = { report: (r: RequestRecord) => records.push(r) };
   const asked: AuthorizationRequest[] = [];
   const authorizer = {
-    authorize: (request: AuthorizationRequest) => {
+    authorize: (request: AuthorizationRequest): AuthorizationResult | Promise<AuthorizationResult> => {
       asked.push(request);
+      if (request.path === '/authz-throws') throw new Error('boom');
+      if (request.path === '/authz-rejects') return Promise.reject(new Error('boom'));
+      if (request.path === '/authz-async') return Promise.resolve({ allowed: true });
       return request.path.startsWith('/forbidden') ? { allowed: false, status: 403 } : { allowed: true };
     },
   };
@@ -267,6 +270,14 @@ describe('data plane: two sidecars over mTLS', () => {
         'spiffe://cluster.local/ns/default/sa/server',
       ]),
     );
+  });
+
+  it('takes an asynchronous verdict too; an authorizer that throws or rejects denies (fail closed)', async () => {
+    assert.equal((await call(outboundPort, '/authz-async', { host: 'server:8080' })).status, 200);
+    for (const path of ['/authz-throws', '/authz-rejects']) {
+      const reply = await call(outboundPort, path, { host: 'server:8080' });
+      assert.deepEqual([path, reply.status, reply.body], [path, 403, 'RBAC: access denied\n']);
+    }
   });
 
   it('keeps the caller x-request-id and trace headers, and accepts absolute-form proxy requests', async () => {

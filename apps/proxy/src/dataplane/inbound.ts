@@ -244,7 +244,9 @@ export class InboundListener {
       return;
     }
     if (this.deps.authorizer) {
-      const verdict = await this.authorize(down, info, appPort);
+      // The in-process authorizer answers synchronously: no microtask hop for it.
+      const asked = this.authorize(down, info, appPort);
+      const verdict = asked instanceof Promise ? await asked : asked;
       if (!verdict.allowed) {
         status = verdict.status ?? 403;
         flags.push('UAEX');
@@ -281,10 +283,18 @@ export class InboundListener {
     }
   }
 
-  /** Asks the authorizer; an error is a denial (fail closed). */
-  private async authorize(down: Downstream, info: ConnectionInfo, appPort: number): Promise<AuthorizationResult> {
+  /** Asks the authorizer; an error is a denial (fail closed). Synchronous when the authorizer is. */
+  private authorize(
+    down: Downstream,
+    info: ConnectionInfo,
+    appPort: number,
+  ): AuthorizationResult | Promise<AuthorizationResult> {
+    const failed = (error: unknown): AuthorizationResult => {
+      this.deps.logger.warn({ err: error }, 'authorization failed; denying (fail closed)');
+      return { allowed: false, status: 403, reason: 'authorization error' };
+    };
     try {
-      return await this.deps.authorizer!.authorize({
+      const verdict = this.deps.authorizer!.authorize({
         method: down.method,
         path: down.path,
         host: down.authority,
@@ -295,9 +305,9 @@ export class InboundListener {
         destinationPrincipal: this.deps.tls.spiffeId,
         destinationPort: appPort,
       });
+      return verdict instanceof Promise ? verdict.catch(failed) : verdict;
     } catch (error) {
-      this.deps.logger.warn({ err: error }, 'authorization failed; denying (fail closed)');
-      return { allowed: false, status: 403, reason: 'authorization error' };
+      return failed(error);
     }
   }
 

@@ -1,13 +1,15 @@
 import { createHash } from 'node:crypto';
+import type { IstioOutcome } from '#libs/policy-runtime';
 
 /**
  * The authorization bundle as the policy service serves it (`GET /v1/bundles/authz`, format
- * `bowline.authz-bundle/v2`, see apps/policy/src/bundles/bundle-format.ts): the Istio
- * AuthorizationPolicy module generated for the namespace's policies (its input: the request's
- * `istioAttributes`, with the headers it names), and optionally the active revision of one Rego
+ * `bowline.authz-bundle/v3`, see apps/policy/src/bundles/bundle-format.ts): the Istio
+ * AuthorizationPolicy module generated for the namespace's policies, or for the workload's
+ * labels (its input: the request's `istioAttributes`, with the attributes and headers it names;
+ * its decision: an index into its outcomes), and optionally the active revision of one Rego
  * policy. Wasm arrives base64 and is checked against its SHA-256.
  */
-export const BUNDLE_FORMAT = 'bowline.authz-bundle/v2';
+export const BUNDLE_FORMAT = 'bowline.authz-bundle/v3';
 
 /** A bundle that cannot be used: it is refused and the last good one stays. */
 export class BundleFormatError extends Error {
@@ -25,7 +27,15 @@ export interface BundleModule {
 export interface AuthzBundle {
   revision: string;
   namespace: string;
-  istio: BundleModule & { version: number; policies: string[]; headers: string[] };
+  /** The workload labels the module was made for (it checks no scope), or null (it checks every policy's). */
+  labels: Record<string, string> | null;
+  istio: BundleModule & {
+    version: number;
+    policies: string[];
+    headers: string[];
+    attributes: string[];
+    outcomes: IstioOutcome[];
+  };
   policy: (BundleModule & { name: string; revision: number }) | null;
 }
 
@@ -42,6 +52,17 @@ const isString = (v: unknown): v is string => typeof v === 'string' && v !== '';
 const isInteger = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v);
 const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((s) => typeof s === 'string');
 const isAny = (v: unknown): v is unknown => v !== undefined;
+const isLabels = (v: unknown): v is Record<string, string> | null =>
+  v === null || (isObject(v) && Object.values(v).every((l) => typeof l === 'string'));
+const isOutcomes = (v: unknown): v is IstioOutcome[] =>
+  Array.isArray(v) &&
+  v.every(
+    (o) =>
+      isObject(o) &&
+      typeof o.allowed === 'boolean' &&
+      typeof o.reason === 'string' &&
+      (o.policy === null || typeof o.policy === 'string'),
+  );
 
 function parseModule(doc: unknown, at: string): BundleModule {
   if (!isObject(doc)) throw new BundleFormatError(`${at}: must be an object`);
@@ -70,11 +91,14 @@ export function parseBundle(body: unknown): AuthzBundle {
   return {
     revision: field(body, 'revision', isString, 'bundle', 'a string'),
     namespace: field(body, 'namespace', isString, 'bundle', 'a string'),
+    labels: field(body, 'labels', isLabels, 'bundle', 'an object of label values or null'),
     istio: {
       ...parseModule(istio, 'bundle.istio'),
       version: field(istio, 'version', isInteger, 'bundle.istio', 'an integer'),
       policies: field(istio, 'policies', isStrings, 'bundle.istio', 'an array of strings'),
       headers: field(istio, 'headers', isStrings, 'bundle.istio', 'an array of header names'),
+      attributes: field(istio, 'attributes', isStrings, 'bundle.istio', 'an array of attribute names'),
+      outcomes: field(istio, 'outcomes', isOutcomes, 'bundle.istio', 'an array of {allowed, reason, policy}'),
     },
     policy:
       policy === null

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Logger } from '#libs/logging';
 import { maskSecretHeaders } from '#libs/policy-runtime';
 
@@ -27,15 +28,34 @@ export interface DecisionLogEntry {
 /**
  * A decision as the authorizer records it on the request path: the log entry, whose input
  * may still be a function that builds it. The shipper calls it (once) when it ships the entry,
- * so requests decided without the opa-envoy input document do not pay for it.
+ * so requests decided without the opa-envoy input document do not pay for it. Nor do they pay
+ * for the id and the timestamp's text: `decision_id` is assigned when the entry is first
+ * serialised (and kept, so a retried batch resends the same ids), `timestamp` is made from `time`.
+ * Fields left undefined are left out of the entry.
  */
-export interface DecisionRecord extends Omit<DecisionLogEntry, 'input'> {
+export interface DecisionRecord extends Omit<DecisionLogEntry, 'input' | 'decision_id' | 'timestamp'> {
+  decision_id?: string;
+  /** The entry's `timestamp`; when absent, made from `time`. */
+  timestamp?: string;
+  /** When the decision was made, in milliseconds since the epoch. */
+  time?: number;
   input: Record<string, unknown> | (() => Record<string, unknown>);
 }
 
 /** The entry `record` describes: its input built (when still a function) and masked (maskInput). */
 export function toLogEntry(record: DecisionRecord): DecisionLogEntry {
-  return { ...record, input: maskInput(typeof record.input === 'function' ? record.input() : record.input) };
+  record.decision_id ??= randomUUID();
+  const { time, ...fields } = record;
+  const entry = {
+    ...fields,
+    decision_id: record.decision_id,
+    timestamp: record.timestamp ?? new Date(time ?? Date.now()).toISOString(),
+    input: maskInput(typeof record.input === 'function' ? record.input() : record.input),
+  };
+  for (const key of Object.keys(entry) as (keyof DecisionLogEntry)[]) {
+    if (entry[key] === undefined) delete entry[key];
+  }
+  return entry;
 }
 
 /** A copy of `input` with the values of the secret headers (libs/policy-runtime SECRET_HEADERS) in `attributes.request.http.headers` masked. */

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { InputError, istioAttributes } from '#libs/policy-runtime';
 import type { AuthorizationRequest } from '../dataplane/authorization';
-import { requestAttributes, requestInput } from './input';
+import { attributeSelection, requestAttributes, requestInput } from './input';
 
 const LOCAL = { namespace: 'default', labels: { app: 'server', version: 'v1' } };
 const BASE: AuthorizationRequest = {
@@ -45,10 +45,23 @@ describe('requestAttributes (the module input without the opa-envoy document)', 
     });
   }
 
-  it('throws InputError where requestInput does (an invalid escape in the path)', () => {
+  it("with a bundle's attribute list, sets only those (and the headers named)", () => {
+    const names = ['source.principal', 'request.path', 'request.auth.claims'];
+    const selected = requestAttributes(BASE, LOCAL, ['x-tenant'], attributeSelection(names));
+    const whole = viaInput(BASE, ['x-tenant']);
+    assert.deepEqual(selected, {
+      'request.headers': { 'x-tenant': 'acme' },
+      'source.principal': whole['source.principal'],
+      'request.path': '/items/x',
+    });
+    assert.deepEqual(requestAttributes(BASE, LOCAL, [], attributeSelection([])), { 'request.headers': {} });
+  });
+
+  it('throws InputError where requestInput does (an invalid escape in the path), whatever the module reads', () => {
     const bad = { ...BASE, path: '/items/%E0%A4%A' };
     assert.throws(() => requestInput(bad, LOCAL), InputError);
     assert.throws(() => requestAttributes(bad, LOCAL, []), InputError);
+    assert.throws(() => requestAttributes(bad, LOCAL, [], attributeSelection([])), InputError);
   });
 
   it('dates the input document with the time given', () => {

@@ -70,16 +70,43 @@ export function requestInput(
   return input;
 }
 
+/** The attributes requestAttributes can set, by istioAttributes key. */
+const SETTABLE = [
+  'source.principal',
+  'source.namespace',
+  'source.ip',
+  'remote.ip',
+  'destination.port',
+  'request.host',
+  'request.method',
+  'request.path',
+  'destination.namespace',
+  'destination.labels',
+] as const;
+
+/** Which attributes a module reads (a bundle's `istio.attributes`): requestAttributes sets only those. */
+export type AttributeSelection = Readonly<Record<(typeof SETTABLE)[number], boolean>>;
+
+/** The selection of `names` (other names are ignored: the proxy has no value for them). */
+export function attributeSelection(names: readonly string[]): AttributeSelection {
+  return Object.fromEntries(SETTABLE.map((name) => [name, names.includes(name)])) as AttributeSelection;
+}
+
+/** Every attribute: what `istioAttributes` of the whole input holds. */
+export const ALL_ATTRIBUTES: AttributeSelection = attributeSelection(SETTABLE);
+
 /**
  * The Istio attributes of one inbound request, straight from the request: always equal to
- * `istioAttributes(requestInput(request, local), headers)` (input.spec.ts checks it), without
- * building the opa-envoy document, which only a Rego policy and the decision log read. Throws
- * InputError where requestInput does (a path with an invalid escape: the caller denies).
+ * `istioAttributes(requestInput(request, local), headers)` (input.spec.ts checks it) restricted
+ * to the `selected` ones, without building the opa-envoy document, which only a Rego policy and
+ * the decision log read. Throws InputError where requestInput does (a path with an invalid
+ * escape: the caller denies, whether or not the module reads the path).
  */
 export function requestAttributes(
   request: AuthorizationRequest,
   local: LocalWorkloadInfo,
   headers: readonly string[],
+  selected: AttributeSelection = ALL_ATTRIBUTES,
 ): IstioAttributes {
   const path = normaliseRequestPath(request.path);
   if (path.includes('%')) parsePathAndQuery(path); // only an escape can make it throw
@@ -88,15 +115,19 @@ export function requestAttributes(
   const principal = request.sourcePrincipal;
   if (principal) {
     const trimmed = principal.startsWith('spiffe://') ? principal.slice('spiffe://'.length) : principal;
-    if (trimmed !== '') out['source.principal'] = trimmed;
-    const namespace = workloadIdentity(principal).namespace;
-    if (namespace !== undefined) out['source.namespace'] = namespace;
+    if (trimmed !== '' && selected['source.principal']) out['source.principal'] = trimmed;
+    if (selected['source.namespace']) {
+      const namespace = workloadIdentity(principal).namespace;
+      if (namespace !== undefined) out['source.namespace'] = namespace;
+    }
   }
   if (request.sourceAddress) {
-    out['source.ip'] = request.sourceAddress;
-    out['remote.ip'] = request.sourceAddress;
+    if (selected['source.ip']) out['source.ip'] = request.sourceAddress;
+    if (selected['remote.ip']) out['remote.ip'] = request.sourceAddress;
   }
-  if (request.destinationPort) out['destination.port'] = String(request.destinationPort);
+  if (request.destinationPort && selected['destination.port']) {
+    out['destination.port'] = String(request.destinationPort);
+  }
   if (headers.length > 0) {
     // buildInput's header map: lower-cased names (a later spelling wins), then the pseudo-headers.
     const wanted = new Set(headers);
@@ -111,11 +142,13 @@ export function requestAttributes(
       if (named[name] === undefined && pseudo[name] !== undefined) named[name] = pseudo[name];
     }
   }
-  const host = request.host ?? (request.headers[':authority'] as string | undefined) ?? request.headers.host;
-  if (host) out['request.host'] = host.toLowerCase();
-  out['request.method'] = method;
-  out['request.path'] = path.split('?')[0];
-  out['destination.namespace'] = local.namespace;
-  out['destination.labels'] = local.labels;
+  if (selected['request.host']) {
+    const host = request.host ?? (request.headers[':authority'] as string | undefined) ?? request.headers.host;
+    if (host) out['request.host'] = host.toLowerCase();
+  }
+  if (selected['request.method']) out['request.method'] = method;
+  if (selected['request.path']) out['request.path'] = path.split('?')[0];
+  if (selected['destination.namespace']) out['destination.namespace'] = local.namespace;
+  if (selected['destination.labels']) out['destination.labels'] = local.labels;
   return out;
 }

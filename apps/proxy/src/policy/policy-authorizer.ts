@@ -1,29 +1,45 @@
-import { randomUUID } from 'node:crypto';
 import type { Logger } from '#libs/logging';
-import { type Evaluation, type HeaderEntry, InputError, istioAttributes, PolicyRuntime } from '#libs/policy-runtime';
+import {
+  type Evaluation,
+  expandIstioDecision,
+  type HeaderEntry,
+  InputError,
+  istioAttributes,
+  type IstioDecision,
+  type IstioOutcome,
+  PolicyRuntime,
+  type ValueEvaluation,
+} from '#libs/policy-runtime';
 import type { AuthorizationRequest, AuthorizationResult, InboundAuthorizer } from '../dataplane/authorization';
-import type { AuthzBundle } from './bundle';
+import { type AuthzBundle, BundleFormatError } from './bundle';
 import type { DecisionRecord } from './decision-log-shipper';
-import { type LocalWorkloadInfo, requestAttributes, requestInput } from './input';
+import {
+  type AttributeSelection,
+  attributeSelection,
+  type LocalWorkloadInfo,
+  requestAttributes,
+  requestInput,
+} from './input';
 
 /** Envoy's RBAC denial body (what Istio's sidecars answer). */
 export const RBAC_DENIED = 'RBAC: access denied';
 /** The body while no bundle was ever loaded: the proxy fails closed. */
 export const NO_BUNDLE_BODY = 'RBAC: access denied (no authorization bundle loaded yet: failing closed)';
 
-/** The decision object of the Istio AuthorizationPolicy module (apps/policy istio-authz.codegen.ts). */
-interface IstioDecision {
-  allowed: boolean;
-  action: string;
-  reason: string;
-  policy: string | null;
-  ruleIndex: number | null;
-}
-
 /** A bundle loaded into wasm instances, swapped in whole. */
 interface LoadedBundle {
   revision: string;
-  istio: { runtime: PolicyRuntime; entrypoint: string; policies: string[]; headers: string[]; version: number };
+  istio: {
+    runtime: PolicyRuntime;
+    entrypoint: string;
+    policies: string[];
+    headers: string[];
+    /** The attributes the module reads (the bundle's `attributes`). */
+    selection: AttributeSelection;
+    /** What its compact decisions index. */
+    outcomes: IstioOutcome[];
+    version: number;
+  };
   rego: { runtime: PolicyRuntime; entrypoint: string; name: string; revision: number } | null;
   loadedAt: Date;
 }
@@ -74,10 +90,22 @@ export class PolicyAuthorizer implements InboundAuthorizer {
 
   /**
    * Loads `bundle`'s modules into new wasm instances, then swaps them in. Throws (keeping the
-   * bundle in use) when a module does not instantiate or lacks its entrypoint.
+   * bundle in use) when a module does not instantiate or lacks its entrypoint, or when the
+   * bundle was made for another namespace or other workload labels (its module would then
+   * apply policies that do not select this workload: it checks no scope).
    */
   async install(bundle: AuthzBundle): Promise<void> {
-    const now = this.options.now;
+    const { local, now } = this.options;
+    if (bundle.namespace !== local.namespace) {
+      throw new BundleFormatError(
+        `bundle.namespace: made for ${bundle.namespace}, this workload is in ${local.namespace}`,
+      );
+    }
+    if (bundle.labels !== null && !sameLabels(bundle.labels, local.labels)) {
+      throw new BundleFormatError(
+        `bundle.labels: made for ${JSON.stringify(bundle.labels)}, this workload's are ${JSON.stringify(local.labels)}`,
+      );
+    }
     const istio = await PolicyRuntime.load(bundle.istio.wasm, {
       data: bundle.istio.data,
       entrypoint: bundle.istio.entrypoint,
@@ -97,6 +125,8 @@ export class PolicyAuthorizer implements InboundAuthorizer {
         entrypoint: bundle.istio.entrypoint,
         policies: bundle.istio.policies,
         headers: bundle.istio.headers,
+        selection: attributeSelection(bundle.istio.attributes),
+        outcomes: bundle.istio.outcomes,
         version: bundle.istio.version,
       },
       rego:
@@ -119,11 +149,11 @@ export class PolicyAuthorizer implements InboundAuthorizer {
    */
   authorize(request: AuthorizationRequest): AuthorizationResult {
     const bundle = this.current;
-    const time = new Date();
+    const time = Date.now();
     let input: Record<string, unknown> | undefined;
     let outcome: Outcome;
     try {
-      if (!bundle || bundle.rego) input = requestInput(request, this.options.local, time);
+      if (!bundle || bundle.rego) input = requestInput(request, this.options.local, new Date(time));
       outcome = bundle
         ? this.decide(bundle, request, input)
         : { result: deny(403, NO_BUNDLE_BODY, 'no authorization bundle loaded'), path: '', evalMicros: 0 };
@@ -157,12 +187,13 @@ export class PolicyAuthorizer implements InboundAuthorizer {
   private decide(bundle: LoadedBundle, request: AuthorizationRequest, input?: Record<string, unknown>): Outcome {
     const attributes = input
       ? istioAttributes(input, bundle.istio.headers)
-      : requestAttributes(request, this.options.local, bundle.istio.headers);
-    const istio = bundle.istio.runtime.evaluate(attributes, bundle.istio.entrypoint);
-    const verdict = istioVerdict(istio);
+      : requestAttributes(request, this.options.local, bundle.istio.headers, bundle.istio.selection);
+    const istio = bundle.istio.runtime.evaluateValue(attributes, bundle.istio.entrypoint);
+    const decision = istio.error ? undefined : expandIstioDecision(istio.result, bundle.istio.outcomes);
+    const verdict = istioVerdict(decision, istio);
     const path = bundle.istio.entrypoint;
     if (!verdict.allowed || !bundle.rego || !input) {
-      return { result: verdict, path, decision: istio.result, evalMicros: istio.durationMicros };
+      return { result: verdict, path, decision, evalMicros: istio.durationMicros };
     }
     const rego = bundle.rego.runtime.evaluate(input, bundle.rego.entrypoint);
     return {
@@ -176,23 +207,26 @@ export class PolicyAuthorizer implements InboundAuthorizer {
 
   private log(
     request: AuthorizationRequest,
-    time: Date,
+    time: number,
     input: Record<string, unknown> | undefined,
     outcome: Outcome,
   ): void {
     if (!this.options.decisions) return;
     const { result } = outcome;
     const local = this.options.local;
+    // One object literal of a fixed shape (undefined fields are left out of the entry): the id,
+    // the timestamp's text and a missing input are made when the batch is sent.
     this.options.decisions.record({
-      decision_id: randomUUID(),
-      timestamp: time.toISOString(),
+      time,
       path: outcome.path || 'bowline/proxy/authz',
-      input: input ?? (() => loggedInput(request, local, time)),
-      ...(outcome.decision !== undefined ? { result: outcome.decision } : {}),
+      input: input ?? (() => loggedInput(request, local, new Date(time))),
+      result: outcome.decision,
       allowed: result.allowed,
-      ...(result.allowed ? {} : { http_status: result.status ?? 403 }),
-      ...(outcome.policy ? { policy: outcome.policy.name, revision: outcome.policy.revision } : {}),
-      ...(result.reason ? { reason: result.reason.slice(0, 1024) } : {}),
+      http_status: result.allowed ? undefined : (result.status ?? 403),
+      policy: outcome.policy?.name,
+      revision: outcome.policy?.revision,
+      reason:
+        result.reason === undefined || result.reason.length <= 1024 ? result.reason : result.reason.slice(0, 1024),
       reporter: this.options.reporter,
       metrics: { timer_rego_query_eval_ns: outcome.evalMicros * 1000 },
     });
@@ -212,14 +246,19 @@ function deny(status: number, body: string, reason: string, headers?: Record<str
   return { allowed: false, status, body, reason, ...(headers ? { headers } : {}) };
 }
 
-/** The Istio module's decision; anything but a decision object denies. */
-function istioVerdict(evaluation: Evaluation): AuthorizationResult {
-  const decision = evaluation.result as Partial<IstioDecision> | undefined;
-  if (evaluation.decision.error || typeof decision?.allowed !== 'boolean') {
-    const why = evaluation.decision.error?.message ?? 'no decision';
+/** Whether two label maps hold the same pairs. */
+function sameLabels(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((k) => b[k] === a[k]);
+}
+
+/** The Istio module's decision, expanded; anything but a compact decision of its outcome table denies. */
+function istioVerdict(decision: IstioDecision | undefined, evaluation: ValueEvaluation): AuthorizationResult {
+  if (decision === undefined) {
+    const why = evaluation.error ?? `no decision (${JSON.stringify(evaluation.result) ?? 'undefined'})`;
     return deny(403, RBAC_DENIED, `AuthorizationPolicy evaluation failed: ${why}`);
   }
-  const reason = `AuthorizationPolicy: ${decision.reason ?? decision.action}${decision.policy ? ` (${decision.policy})` : ''}`;
+  const reason = `AuthorizationPolicy: ${decision.reason}${decision.policy ? ` (${decision.policy})` : ''}`;
   return decision.allowed ? { allowed: true, reason } : deny(403, RBAC_DENIED, reason);
 }
 

@@ -10,7 +10,7 @@ import pino from 'pino';
 import { readWasmBundle } from '#libs/policy-runtime';
 import { toolPath } from '#libs/testing';
 // Test-only: the same module generation and normalisation the policy service puts in bundles.
-import { generateIstioAuthz } from '../../../policy/src/authorization/istio-authz.codegen';
+import { type GeneratedAuthzModule, generateIstioAuthz } from '../../../policy/src/authorization/istio-authz.codegen';
 import { ISTIO_AUTHZ_ENTRYPOINT } from '../../../policy/src/authorization/istio-authz.rego';
 import { type NormalPolicy, normalisePolicy } from '../../../policy/src/authorization/normalise';
 import type { AuthorizationRequest } from '../dataplane/authorization';
@@ -85,29 +85,38 @@ const DENY_BLOCK_HEADER = normalisePolicy(
 ).policy!;
 
 /** The generated modules of the policy sets the tests use, compiled before they run. */
-const istioModules = new Map<string, { wasm: Buffer; headers: string[] }>();
+const istioModules = new Map<string, { wasm: Buffer; generated: GeneratedAuthzModule }>();
 const SETS: NormalPolicy[][] = [[ALLOW_CLIENT_GET], [], [ALLOW_CLIENT_GET, DENY_BLOCK_HEADER]];
-const setKey = (policies: NormalPolicy[]) => policies.map((p) => p.id).join(',');
+const setKey = (policies: NormalPolicy[], scoped = true) => `${scoped}:${policies.map((p) => p.id).join(',')}`;
 let envoyWasm: Buffer;
 
-/** A bundle document as `GET /v1/bundles/authz` answers it. */
-function bundleDoc(revision: string, options: { policies?: NormalPolicy[]; rego?: boolean; wasm?: Buffer } = {}) {
+/**
+ * A bundle document as `GET /v1/bundles/authz` answers it: the namespace's (scoped module,
+ * labels null), or with `labels` the workload's (the policies given must be those selecting it).
+ */
+function bundleDoc(
+  revision: string,
+  options: { policies?: NormalPolicy[]; rego?: boolean; wasm?: Buffer; labels?: Record<string, string> } = {},
+) {
   const module = (wasm: Buffer) => ({
     wasm: wasm.toString('base64'),
     wasmSha256: createHash('sha256').update(wasm).digest('hex'),
   });
   const policies = options.policies ?? [ALLOW_CLIENT_GET];
-  const istio = istioModules.get(setKey(policies))!;
+  const istio = istioModules.get(setKey(policies, options.labels === undefined))!;
   return {
     format: BUNDLE_FORMAT,
     revision,
     namespace: 'default',
+    labels: options.labels ?? null,
     generatedAt: new Date().toISOString(),
     istio: {
       entrypoint: ISTIO_AUTHZ_ENTRYPOINT,
       ...module(options.wasm ?? istio.wasm),
       data: {},
-      headers: istio.headers,
+      headers: istio.generated.headers,
+      attributes: istio.generated.attributes,
+      outcomes: istio.generated.outcomes,
       version: 7,
       policies: policies.map((p) => p.id),
     },
@@ -146,11 +155,10 @@ function authorizer(decisions?: DecisionLogEntry[]): PolicyAuthorizer {
 before(async () => {
   envoyWasm = await compile(ENVOY_POLICY, 'envoy/authz/allow');
   for (const set of SETS) {
-    const generated = generateIstioAuthz(set, { applicable: false }); // as bundles are generated
-    istioModules.set(setKey(set), {
-      wasm: await compile(generated.rego, generated.entrypoint),
-      headers: generated.headers,
-    });
+    for (const scoped of [true, false]) {
+      const generated = generateIstioAuthz(set, { compact: true, scoped }); // as BundlesService generates them
+      istioModules.set(setKey(set, scoped), { wasm: await compile(generated.rego, generated.entrypoint), generated });
+    }
   }
 });
 
@@ -176,6 +184,49 @@ describe('PolicyAuthorizer (in-process, wasm)', () => {
     assert.equal(logged[1].allowed, false);
     assert.equal(logged[1].http_status, 403);
     assert.equal(logged[1].path, ISTIO_AUTHZ_ENTRYPOINT);
+  });
+
+  it("enforces a workload's bundle (no scope checks), and refuses one made for other labels or another namespace", async () => {
+    const logged: DecisionLogEntry[] = [];
+    const authz = authorizer(logged);
+    await authz.install(parseBundle(bundleDoc('w1', { labels: { app: 'server' } })));
+    assert.equal(authz.authorize(request(CLIENT)).allowed, true);
+    const post = authz.authorize(request(CLIENT, 'POST'));
+    assert.deepEqual(
+      [post.allowed, post.reason],
+      [false, 'AuthorizationPolicy: ALLOW policies apply to the workload but none matched'],
+    );
+    assert.deepEqual(logged[0].result, {
+      allowed: true,
+      action: 'ALLOW',
+      reason: 'an ALLOW policy matched',
+      policy: 'default/server-get',
+      ruleIndex: 0,
+      audit: false,
+      auditPolicies: [],
+      custom: [],
+      dryRun: [],
+    });
+    await assert.rejects(
+      authz.install(parseBundle(bundleDoc('w2', { labels: { app: 'other' } }))),
+      (error: Error) =>
+        error instanceof BundleFormatError && /bundle\.labels: made for \{"app":"other"\}/.test(error.message),
+    );
+    await assert.rejects(
+      authz.install(parseBundle({ ...bundleDoc('w3', { labels: { app: 'server' } }), namespace: 'prod' })),
+      /bundle\.namespace: made for prod, this workload is in default/,
+    );
+    assert.equal(authz.status().revision, 'w1', 'the last good bundle stays');
+    assert.equal(authz.authorize(request(OTHER)).allowed, false);
+  });
+
+  it('denies when the module answers outside its outcome table (fail closed)', async () => {
+    const authz = authorizer();
+    const doc = bundleDoc('t1');
+    await authz.install(parseBundle({ ...doc, istio: { ...doc.istio, outcomes: [] } }));
+    const result = authz.authorize(request(CLIENT));
+    assert.deepEqual([result.allowed, result.status], [false, 403]);
+    assert.match(result.reason!, /AuthorizationPolicy evaluation failed: no decision \(\[\d+,0\]\)/);
   });
 
   it('gives the module only the headers its policies read, and they decide', async () => {
