@@ -260,6 +260,22 @@ describe('AuthorizationPolicy enforced in the proxy, from a policy-service bundl
       'a UAEX access-log line on the server sidecar',
     );
     assert.equal((await curl(other.outbound, 'server:8080', '/items')).status, 403);
+    // The server sidecar's metrics: decisions by result, their time, and the bundle in force.
+    const metrics = await (await fetch(`${server.admin}/stats/prometheus`, { headers: proxyAuth })).text();
+    const value = (pattern: RegExp) => Number(pattern.exec(metrics)?.[1] ?? NaN);
+    assert.ok(value(/^bowline_proxy_authorization_decisions_total\{result="allowed"\} (\d+)$/m) >= 1, metrics);
+    assert.ok(value(/^bowline_proxy_authorization_decisions_total\{result="denied"\} (\d+)$/m) >= 2, metrics);
+    assert.ok(value(/^bowline_proxy_authorization_duration_seconds_count (\d+)$/m) >= 3, metrics);
+    const dump = (await (await fetch(`${server.admin}/config_dump`, { headers: proxyAuth })).json()) as {
+      bowline: { extra: { policy: { enforcing: { revision: string } } } };
+    };
+    assert.match(
+      metrics,
+      new RegExp(
+        `^bowline_proxy_authorization_bundle_info\\{revision="${dump.bowline.extra.policy.enforcing.revision}"\\} 1$`,
+        'm',
+      ),
+    );
   });
 
   it('fails closed on a sidecar that never loaded a bundle', async () => {

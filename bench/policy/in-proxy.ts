@@ -4,12 +4,14 @@
  * policies of 20 in the namespace that select the workload, as its bundle holds them, then an
  * opa-envoy-plugin Rego policy; decision logging to an in-memory sink that builds nothing).
  *
- *   npm run build && node dist/bench/policy/in-proxy.js [iterations]
+ *   npm run build && node dist/bench/policy/in-proxy.js [iterations per round, 20000] [rounds, 5]
  *
  * Prints p50/p99/max in microseconds for the AuthorizationPolicy-only bundle (the workload's,
- * and the namespace's whole set for comparison) and for the bundle with a Rego policy, where one decision's time goes (each step timed alone), and the
- * same-run baseline: OPA's own evaluator on the same module and input (`opa bench` per op,
- * `opa eval --metrics` eval time), with the ratios. Numbers, never assertions.
+ * and the namespace's whole set for comparison) and for the bundle with a Rego policy, where
+ * one decision's time goes (each step timed alone), and the same-run baseline: OPA's own
+ * evaluator on the same module and input (`opa bench` per op, `opa eval --metrics` eval time),
+ * with the ratios. p50 and p99 are the medians over the rounds (the range of the rounds' p99
+ * beside it); the rounds interleave every case. Numbers, never assertions.
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -119,18 +121,48 @@ interface Percentiles {
   max: number;
 }
 
-/** Per-call wall time of `fn` in µs, after a warm-up. */
-function timed(iterations: number, fn: () => unknown): Percentiles {
-  for (let i = 0; i < 1000; i++) fn();
-  const samples: number[] = [];
+/** Over the rounds: the median p50 and p99, the range of the rounds' p99, the largest sample. */
+interface Summary extends Percentiles {
+  p99Min: number;
+  p99Max: number;
+}
+
+/** One round: per-call wall time of `fn` in µs (samples in a preallocated array: the harness allocates nothing per call). */
+function round(iterations: number, fn: () => unknown, samples: Float64Array): Percentiles {
   for (let i = 0; i < iterations; i++) {
     const started = performance.now();
     fn();
-    samples.push((performance.now() - started) * 1000);
+    samples[i] = (performance.now() - started) * 1000;
   }
-  samples.sort((a, b) => a - b);
-  const at = (q: number) => samples[Math.min(samples.length - 1, Math.floor(q * samples.length))];
-  return { p50: at(0.5), p99: at(0.99), max: samples[samples.length - 1] };
+  const sorted = samples.subarray(0, iterations).sort();
+  const at = (q: number) => sorted[Math.min(iterations - 1, Math.floor(q * iterations))];
+  return { p50: at(0.5), p99: at(0.99), max: sorted[iterations - 1] };
+}
+
+/**
+ * Times every function of `cases` in `rounds` rounds of `iterations` calls, the cases
+ * interleaved within each round, so that a noisy stretch of the shared machine falls on all of
+ * them alike rather than on whichever ran then. After a warm-up of 1,000 calls each.
+ */
+function timedRounds(cases: [string, () => unknown][], iterations: number, rounds: number): [string, Summary][] {
+  for (const [, fn] of cases) for (let i = 0; i < 1000; i++) fn();
+  const samples = new Float64Array(iterations);
+  const perCase = cases.map((): Percentiles[] => []);
+  for (let r = 0; r < rounds; r++) cases.forEach(([, fn], k) => perCase[k].push(round(iterations, fn, samples)));
+  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+  return cases.map(([label], k) => {
+    const p99s = perCase[k].map((p) => p.p99);
+    return [
+      label,
+      {
+        p50: median(perCase[k].map((p) => p.p50)),
+        p99: median(p99s),
+        p99Min: Math.min(...p99s),
+        p99Max: Math.max(...p99s),
+        max: Math.max(...perCase[k].map((p) => p.max)),
+      },
+    ];
+  });
 }
 
 async function authorizer(
@@ -189,6 +221,7 @@ async function opaBaseline(rego: string, input: unknown): Promise<{ benchMicros:
 
 async function main(): Promise<void> {
   const iterations = Number(process.argv[2] ?? 20_000);
+  const rounds = Number(process.argv[3] ?? 5);
   // The bundle the sidecar gets (`?labels=app=server`: the 10 policies selecting it), and the
   // namespace's whole set (a proxy that sends no labels).
   const all = policies();
@@ -205,40 +238,40 @@ async function main(): Promise<void> {
   const onlyWhole = await authorizer(all, istioWhole, whole, null, null);
   const withRego = await authorizer(selected, istio, generated, LOCAL.labels, rego);
   const n = `${selected.length} of ${all.length}`;
-  const results: [string, Percentiles][] = [
-    [`authorize(), ${n} AuthorizationPolicies (workload)`, timed(iterations, () => only.authorize(REQUEST))],
-    [`authorize(), ${all.length} (namespace bundle, no labels)`, timed(iterations, () => onlyWhole.authorize(REQUEST))],
-    [`authorize(), ${n} AuthorizationPolicies + Rego`, timed(iterations, () => withRego.authorize(REQUEST))],
-  ];
   // Where one decision's time goes: each step alone, on the same request.
   const input = requestInput(REQUEST, LOCAL);
   const selection = attributeSelection(generated.attributes);
   const attributes = requestAttributes(REQUEST, LOCAL, generated.headers, selection);
   const runtime = await PolicyRuntime.load(istio, { entrypoint: generated.entrypoint });
-  const steps: [string, Percentiles][] = [
-    ['  requestInput (opa-envoy input document)', timed(iterations, () => requestInput(REQUEST, LOCAL))],
+  const timed = timedRounds(
     [
-      '  istioAttributes (the module input, from it)',
-      timed(iterations, () => istioAttributes(input, generated.headers)),
+      [`authorize(), ${n} AuthorizationPolicies (workload)`, () => only.authorize(REQUEST)],
+      [`authorize(), ${all.length} (namespace bundle, no labels)`, () => onlyWhole.authorize(REQUEST)],
+      [`authorize(), ${n} AuthorizationPolicies + Rego`, () => withRego.authorize(REQUEST)],
+      ['  requestInput (opa-envoy input document)', () => requestInput(REQUEST, LOCAL)],
+      ['  istioAttributes (the module input, from it)', () => istioAttributes(input, generated.headers)],
+      [
+        '  requestAttributes (the module input, no document)',
+        () => requestAttributes(REQUEST, LOCAL, generated.headers, selection),
+      ],
+      ['  PolicyRuntime.evaluateValue (wasm, generated module)', () => runtime.evaluateValue(attributes)],
     ],
-    [
-      '  requestAttributes (the module input, no document)',
-      timed(iterations, () => requestAttributes(REQUEST, LOCAL, generated.headers, selection)),
-    ],
-    [
-      '  PolicyRuntime.evaluateValue (wasm, generated module)',
-      timed(iterations, () => runtime.evaluateValue(attributes)),
-    ],
-  ];
+    iterations,
+    rounds,
+  );
+  const results = timed.slice(0, 3);
+  const steps = timed.slice(3);
   const opa = await opaBaseline(generated.rego, attributes);
   const fmt = (n: number) => `${n.toFixed(1)} µs`;
-  const line = ([label, p]: [string, Percentiles]) =>
-    `${label.padEnd(50)} p50 ${fmt(p.p50).padStart(9)}  p99 ${fmt(p.p99).padStart(9)}  max ${fmt(p.max).padStart(10)}`;
+  const line = ([label, p]: [string, Summary]) =>
+    `${label.padEnd(54)} p50 ${fmt(p.p50).padStart(9)}  p99 ${fmt(p.p99).padStart(9)} ` +
+    `(rounds ${p.p99Min.toFixed(1)}–${p.p99Max.toFixed(1)})  max ${fmt(p.max).padStart(10)}`;
   const [ap] = results;
   process.stdout.write(
     [
-      `${iterations} decisions each (allowed by default/p0, rule 0; generated module ${generated.rego.length} bytes ` +
-        `of Rego for the workload, ${whole.rego.length} for the namespace)`,
+      `${rounds} rounds of ${iterations} decisions each, interleaved; medians of the rounds (allowed by ` +
+        `default/p0, rule 0; generated module ${generated.rego.length} bytes of Rego for the workload, ` +
+        `${whole.rego.length} for the namespace)`,
       ...results.map(line),
       'where the time goes (each step alone):',
       ...steps.map(line),

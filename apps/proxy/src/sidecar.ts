@@ -88,6 +88,7 @@ export class Sidecar {
           logger,
         })
       : undefined;
+    if (this.policy) this.metrics.observeAuthorization(this.policy.authorizer);
     this.outbound = new OutboundListener({
       mesh: this.mesh,
       routing: meshRouting(config.namespace),

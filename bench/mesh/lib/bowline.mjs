@@ -261,8 +261,9 @@ export async function startBowline({
     for (const role of ['server', 'client']) {
       const flags = [];
       if (cpuProfDir) {
-        mkdirSync(join(cpuProfDir, `bowline-${role}`), { recursive: true });
-        flags.push('--cpu-prof', '--cpu-prof-dir', join(cpuProfDir, `bowline-${role}`));
+        // One directory per path and side: the summary reads the newest profile in it.
+        mkdirSync(join(cpuProfDir, `${pathName}-${role}`), { recursive: true });
+        flags.push('--cpu-prof', '--cpu-prof-dir', join(cpuProfDir, `${pathName}-${role}`));
       }
       const env = {
         PATH: basePath,
@@ -349,12 +350,12 @@ export async function startBowline({
         {
           role: 'client side',
           pids: () => [sidecars.client.pid, ...childPids(sidecars.client.pid)],
-          profileDir: cpuProfDir && join(cpuProfDir, 'bowline-client'),
+          profileDir: cpuProfDir && join(cpuProfDir, `${pathName}-client`),
         },
         {
           role: 'server side',
           pids: () => [sidecars.server.pid, ...childPids(sidecars.server.pid)],
-          profileDir: cpuProfDir && join(cpuProfDir, 'bowline-server'),
+          profileDir: cpuProfDir && join(cpuProfDir, `${pathName}-server`),
         },
       ],
       adminPorts: { client: ports.client.admin, server: ports.server.admin },

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { Logger } from '#libs/logging';
 import {
   type Evaluation,
@@ -11,6 +12,7 @@ import {
   type ValueEvaluation,
 } from '#libs/policy-runtime';
 import type { AuthorizationRequest, AuthorizationResult, InboundAuthorizer } from '../dataplane/authorization';
+import { AUTHORIZATION_DURATION_BUCKETS, type AuthorizationProbe, HistogramCells } from '../telemetry';
 import { type AuthzBundle, BundleFormatError } from './bundle';
 import type { DecisionRecord } from './decision-log-shipper';
 import {
@@ -76,10 +78,12 @@ interface Outcome {
  * decision `{allowed, headers, http_status, body}`). Fails closed: without a bundle, on an
  * input or evaluation error, or on an undefined or malformed decision, the request is denied.
  */
-export class PolicyAuthorizer implements InboundAuthorizer {
+export class PolicyAuthorizer implements InboundAuthorizer, AuthorizationProbe {
   private current?: LoadedBundle;
   private allowed = 0;
   private denied = 0;
+  /** Each decision's wall time, in seconds (`bowline_proxy_authorization_duration_seconds`). */
+  readonly durations = new HistogramCells(AUTHORIZATION_DURATION_BUCKETS);
 
   constructor(private readonly options: PolicyAuthorizerOptions) {}
 
@@ -148,6 +152,7 @@ export class PolicyAuthorizer implements InboundAuthorizer {
    * decision log gets a function that builds the same input later (off the request path).
    */
   authorize(request: AuthorizationRequest): AuthorizationResult {
+    const started = performance.now();
     const bundle = this.current;
     const time = Date.now();
     let input: Record<string, unknown> | undefined;
@@ -164,7 +169,16 @@ export class PolicyAuthorizer implements InboundAuthorizer {
     if (outcome.result.allowed) this.allowed += 1;
     else this.denied += 1;
     this.log(request, time, input, outcome);
+    this.durations.observe((performance.now() - started) / 1000);
     return outcome.result;
+  }
+
+  decisions(): { allowed: number; denied: number } {
+    return { allowed: this.allowed, denied: this.denied };
+  }
+
+  revision(): string | null {
+    return this.current?.revision ?? null;
   }
 
   status() {

@@ -12,6 +12,7 @@ export type {
   WorkloadLabels,
 } from './types';
 export {
+  AUTHORIZATION_DURATION_BUCKETS,
   IstioMetrics,
   ISTIO_DURATION_BUCKETS_MS,
   ISTIO_HTTP_LABEL_NAMES,
@@ -23,8 +24,10 @@ export {
   type IstioMetricsOptions,
   type IstioTcpLabel,
   type LocalWorkloadLabels,
+  type AuthorizationProbe,
   type ProxyStateProbe,
 } from './istio-metrics';
+export { HistogramCells } from './series-index';
 export { AccessLog, accessLogEntry, type AccessLogEntry, type AccessLogOptions } from './access-log';
 export { Reporters, type AnyReporter } from './reporters';
 export { NO_RESPONSE_FLAGS, responseFlagsText } from './response-flags';

@@ -3,12 +3,14 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import {
+  AUTHORIZATION_DURATION_BUCKETS,
   ISTIO_DURATION_BUCKETS_MS,
   ISTIO_HTTP_LABEL_NAMES,
   ISTIO_SIZE_BUCKETS_BYTES,
   ISTIO_TCP_LABEL_NAMES,
   IstioMetrics,
 } from './istio-metrics';
+import { HistogramCells } from './series-index';
 import type { RequestRecord, TcpRecord } from './types';
 
 const PROMTOOL = '/usr/bin/promtool';
@@ -81,6 +83,9 @@ describe('IstioMetrics', () => {
       istio_tcp_received_bytes_total: 'counter',
       istio_tcp_connections_opened_total: 'counter',
       istio_tcp_connections_closed_total: 'counter',
+      bowline_proxy_authorization_decisions_total: 'counter',
+      bowline_proxy_authorization_duration_seconds: 'histogram',
+      bowline_proxy_authorization_bundle_info: 'gauge',
       bowline_proxy_cert_expiry_seconds: 'gauge',
       bowline_proxy_xds_connected: 'gauge',
       bowline_proxy_istio_series_dropped_total: 'counter',
@@ -305,6 +310,40 @@ describe('IstioMetrics', () => {
     assert.equal(only(samples, 'bowline_proxy_cert_expiry_seconds')[0]!.value, 0);
   });
 
+  it('exports in-proxy authorization: decisions by result, decision time, the bundle revision; nothing before', async () => {
+    const metrics = new IstioMetrics();
+    const names = /^bowline_proxy_authorization_/;
+    assert.deepEqual(
+      parse(await metrics.render()).filter((s) => names.test(s.name)),
+      [],
+      'no series without an authorizer',
+    );
+    const durations = new HistogramCells(AUTHORIZATION_DURATION_BUCKETS);
+    let revision: string | null = null;
+    metrics.observeAuthorization({ decisions: () => ({ allowed: 5, denied: 2 }), revision: () => revision, durations });
+    for (const seconds of [0.000004, 0.00002, 0.00002, 0.003]) durations.observe(seconds);
+    let samples = parse(await metrics.render());
+    assert.equal(only(samples, 'bowline_proxy_authorization_decisions_total', { result: 'allowed' })[0]!.value, 5);
+    assert.equal(only(samples, 'bowline_proxy_authorization_decisions_total', { result: 'denied' })[0]!.value, 2);
+    const bucket = (le: string) =>
+      only(samples, 'bowline_proxy_authorization_duration_seconds_bucket', { le })[0]!.value;
+    assert.deepEqual([bucket('0.000005'), bucket('0.000025'), bucket('0.0025'), bucket('+Inf')], [1, 3, 3, 4]);
+    assert.equal(only(samples, 'bowline_proxy_authorization_duration_seconds_count')[0]!.value, 4);
+    assert.equal(only(samples, 'bowline_proxy_authorization_bundle_info').length, 0, 'no bundle yet');
+    revision = 'abc123';
+    samples = parse(await metrics.render());
+    assert.deepEqual(only(samples, 'bowline_proxy_authorization_bundle_info'), [
+      { name: 'bowline_proxy_authorization_bundle_info', labels: { revision: 'abc123' }, value: 1 },
+    ]);
+    revision = 'def456';
+    samples = parse(await metrics.render());
+    assert.deepEqual(
+      only(samples, 'bowline_proxy_authorization_bundle_info').map((s) => s.labels.revision),
+      ['def456'],
+      'only the revision in force',
+    );
+  });
+
   it('uses a registry of its own: two instances neither collide nor share series', async () => {
     const a = new IstioMetrics();
     const b = new IstioMetrics();
@@ -336,6 +375,9 @@ describe('IstioMetrics', () => {
     metrics.report({ ...INBOUND, reporter: 'source', protocol: 'grpc', grpcStatus: '0', flags: ['UT'] });
     metrics.reportTcp({ ...INBOUND, opened: true, closed: true, sentBytes: 3, receivedBytes: 4 });
     metrics.recordAccessLogDrops(1);
+    const durations = new HistogramCells(AUTHORIZATION_DURATION_BUCKETS);
+    durations.observe(0.00002);
+    metrics.observeAuthorization({ decisions: () => ({ allowed: 1, denied: 0 }), revision: () => 'r1', durations });
     const { code, output } = await promtool(await metrics.render());
     const problems = output
       .split('\n')

@@ -78,6 +78,21 @@ export interface IstioMetricsOptions {
   readonly maxSeries?: number;
 }
 
+/** In-proxy authorization, read at each scrape (PolicyAuthorizer). */
+export interface AuthorizationProbe {
+  /** Decisions so far. */
+  decisions(): { allowed: number; denied: number };
+  /** The bundle revision enforced; null before the first bundle. */
+  revision(): string | null;
+  /** Wall time of each decision in seconds (input, evaluation, decision record), on AUTHORIZATION_DURATION_BUCKETS. */
+  readonly durations: HistogramCells;
+}
+
+/** Buckets of `bowline_proxy_authorization_duration_seconds`: 5 µs to 10 ms. */
+export const AUTHORIZATION_DURATION_BUCKETS = [
+  0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.01,
+];
+
 /** Read at each scrape for the proxy's own gauges. */
 export interface ProxyStateProbe {
   /** notAfter of the current workload certificate; undefined before the first one. */
@@ -136,6 +151,7 @@ export class IstioMetrics implements RequestReporter, TcpReporter {
   private readonly dropped = { http: 0, tcp: 0 };
   private readonly accessLogDrops: Counter;
   private probe?: ProxyStateProbe;
+  private authorization?: AuthorizationProbe;
 
   constructor(options: IstioMetricsOptions = {}) {
     const maxSeries = options.maxSeries ?? DEFAULT_MAX_SERIES;
@@ -185,6 +201,11 @@ export class IstioMetrics implements RequestReporter, TcpReporter {
       record.sentBytes,
       record.receivedBytes,
     );
+  }
+
+  /** Feeds the `bowline_proxy_authorization_*` metrics from `probe` at each scrape (a proxy enforcing bundles). */
+  observeAuthorization(probe: AuthorizationProbe): void {
+    this.authorization = probe;
   }
 
   /** Feeds `bowline_proxy_cert_expiry_seconds` and `bowline_proxy_xds_connected` from `probe` at each scrape. */
@@ -372,6 +393,53 @@ export class IstioMetrics implements RequestReporter, TcpReporter {
     }
   }
 
+  /** `bowline_proxy_authorization_*`: no series until a PolicyAuthorizer is observed. */
+  private declareAuthorizationMetrics(): void {
+    const registry = this.registry;
+    const probe = () => this.authorization;
+    new ExportedCounter(
+      {
+        registry,
+        labelNames: ['result'],
+        name: 'bowline_proxy_authorization_decisions_total',
+        help: 'In-proxy authorization decisions, by result (allowed or denied).',
+      },
+      () => {
+        const counts = probe()?.decisions();
+        return counts
+          ? [
+              { labels: { result: 'allowed' }, value: counts.allowed },
+              { labels: { result: 'denied' }, value: counts.denied },
+            ]
+          : [];
+      },
+    );
+    new ExportedHistogram(
+      {
+        registry,
+        labelNames: [],
+        name: 'bowline_proxy_authorization_duration_seconds',
+        help: 'Wall time of one in-proxy authorization decision: the module input, the wasm evaluation and the decision record.',
+        buckets: AUTHORIZATION_DURATION_BUCKETS,
+      },
+      () => {
+        const cells = probe()?.durations;
+        return cells ? [{ labels: {}, cells }] : [];
+      },
+    );
+    const bundle: Gauge<'revision'> = new Gauge({
+      name: 'bowline_proxy_authorization_bundle_info',
+      help: 'Always 1, labelled with the authorization bundle revision the proxy enforces (no series before the first bundle).',
+      labelNames: ['revision'],
+      registers: [registry],
+      collect: () => {
+        bundle.reset();
+        const revision = readRevision(() => probe()?.revision() ?? null);
+        if (revision !== null) bundle.set({ revision }, 1);
+      },
+    });
+  }
+
   /** Declares the `bowline_proxy_*` metrics; returns the access-log drop counter. */
   private declareProxyMetrics(): Counter {
     const registers = [this.registry];
@@ -387,6 +455,7 @@ export class IstioMetrics implements RequestReporter, TcpReporter {
       registers,
       collect: () => xds.set(readProbe(() => (this.probe?.xdsConnected() ? 1 : 0))),
     });
+    this.declareAuthorizationMetrics();
     const exported = { http: 0, tcp: 0 };
     const dropped: Counter<'family'> = new Counter({
       name: 'bowline_proxy_istio_series_dropped_total',
@@ -405,6 +474,15 @@ export class IstioMetrics implements RequestReporter, TcpReporter {
       help: 'Access-log lines dropped because the log stream was backed up.',
       registers,
     });
+  }
+}
+
+/** The revision `read` returns, or null when it throws: a probe must never fail a scrape. */
+function readRevision(read: () => string | null): string | null {
+  try {
+    return read();
+  } catch {
+    return null;
   }
 }
 
