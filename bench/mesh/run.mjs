@@ -55,6 +55,7 @@ function options() {
       keep: { type: 'boolean', default: false },
       'proxy-main': { type: 'string' },
       'decision-logs': { type: 'string', default: 'off' },
+      'authz-cache': { type: 'string', default: '4096' },
       'skip-setup': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -72,6 +73,7 @@ function options() {
         '  --keep                         keep the scratch directory (configs, logs, certificates)',
         '  --skip-setup                   do not run bench/mesh/setup.sh first',
         '  --decision-logs on|off         bowline-authz: the server sidecar sends every decision to the policy service (default off)',
+        "  --authz-cache N                bowline-authz: the server sidecar's PROXY_AUTHZ_CACHE_ENTRIES (default 4096, the proxy's; 0: every request evaluated)",
         '  --proxy-main FILE              the sidecar entry point (default dist/apps/proxy/src/main.js)',
       ].join('\n'),
     );
@@ -108,6 +110,7 @@ function options() {
     skipSetup: values['skip-setup'],
     proxyMain: values['proxy-main'],
     decisionLogs: oneOf(values['decision-logs'], ['on', 'off'], 'decision-logs'),
+    authzCache: Math.max(0, Math.floor(num(values['authz-cache'], 'authz-cache'))),
   };
 }
 
@@ -183,6 +186,34 @@ const median = (values) => {
   return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
 };
 
+/**
+ * The in-proxy decision times of one fixed-rate run: the difference of the server sidecar's
+ * histogram before and after it. Quantiles are interpolated linearly inside their bucket
+ * (buckets 5 µs to 10 ms), so they are estimates; `within50` is exact (50 µs is a bound).
+ */
+function decisionTimes(before, after) {
+  const count = after.count - before.count;
+  const cumulative = after.buckets.map(([le, n], i) => [le, n - before.buckets[i][1]]);
+  const quantile = (q) => {
+    const rank = q * count;
+    let lower = 0;
+    let below = 0;
+    for (const [le, n] of cumulative) {
+      if (n >= rank) return le === Infinity ? lower : lower + ((le - lower) * (rank - below)) / Math.max(1, n - below);
+      [lower, below] = [le, n];
+    }
+    return lower;
+  };
+  const within = (bound) => (cumulative.find(([le]) => le === bound)?.[1] ?? NaN) / count;
+  return {
+    count,
+    meanMicros: ((after.sum - before.sum) / count) * 1e6,
+    p50Micros: quantile(0.5) * 1e6,
+    p99Micros: quantile(0.99) * 1e6,
+    within50: within(0.00005),
+  };
+}
+
 /** Medians over rounds; added latency is taken per round against that round's direct run. */
 function aggregate(name, runs, directRuns) {
   const fixed = runs.map((r) => r.fixed);
@@ -203,6 +234,17 @@ function aggregate(name, runs, directRuns) {
       addedP99: added('p99'),
       pairCoresPer1kRps: median(fixed.map((f) => f.pairCoresPer1kRps)),
       appCoresPer1kRps: median(fixed.map((f) => f.appCoresPer1kRps)),
+      ...(fixed[0].decisions
+        ? {
+            decisions: {
+              count: median(fixed.map((f) => f.decisions.count)),
+              meanMicros: median(fixed.map((f) => f.decisions.meanMicros)),
+              p50Micros: median(fixed.map((f) => f.decisions.p50Micros)),
+              p99Micros: median(fixed.map((f) => f.decisions.p99Micros)),
+              within50: median(fixed.map((f) => f.decisions.within50)),
+            },
+          }
+        : {}),
     },
     max: {
       qps: median(max.map((m) => m.actualQps)),
@@ -331,7 +373,7 @@ function report(opts, agg, failures, profiles) {
     const share = (key) => `${((on.fixed[key] / off.fixed[key] - 1) * 100).toFixed(1)}%`;
     lines.push(
       '',
-      `### Authorization on vs off (bowline-authz: the server sidecar evaluates ${AUTHZ_POLICY_COUNT} AuthorizationPolicies per request, decision logs ${opts.decisionLogs})`,
+      `### Authorization on vs off (bowline-authz: the server sidecar evaluates ${AUTHZ_POLICY_COUNT} AuthorizationPolicies per request, decision logs ${opts.decisionLogs}, decision cache ${opts.authzCache > 0 ? `${opts.authzCache} entries: fortio repeats one request, so all but the first are hits` : 'off: every request evaluated'})`,
       '',
       '| metric | bowline-authz ÷ bowline | authorization adds | goal |',
       '| --- | ---: | ---: | --- |',
@@ -342,6 +384,15 @@ function report(opts, agg, failures, profiles) {
       `| max throughput | ${times(on.max.qps / off.max.qps)} | – | – |`,
       `| pair CPU per 1,000 rps | ${times(on.fixed.pairCoresPer1kRps / off.fixed.pairCoresPer1kRps)} | – | – |`,
     );
+    const d = on.fixed.decisions;
+    if (d)
+      lines.push(
+        '',
+        `In-proxy decision time during the fixed-rate runs (the server sidecar's ` +
+          `bowline_proxy_authorization_duration_seconds, median of rounds, ${k(d.count)} decisions a round): ` +
+          `mean ${f1(d.meanMicros)} µs, p50 ≈ ${f1(d.p50Micros)} µs, p99 ≈ ${f1(d.p99Micros)} µs ` +
+          `(interpolated in 5 µs–10 ms buckets); ${(d.within50 * 100).toFixed(2)}% of decisions took 50 µs or less.`,
+      );
   }
   for (const [name, message] of Object.entries(failures))
     lines.push('', `**${name}: not measured.** ${message.split('\n')[0].replace(/; its log .*$/, '.')}`);
@@ -411,6 +462,7 @@ async function main() {
           cpuProfDir,
           proxyMain: opts.proxyMain,
           decisionLogs: opts.decisionLogs,
+          authzCache: opts.authzCache,
           say,
         });
         started.push(path);
@@ -444,7 +496,9 @@ async function main() {
             connections: opts.connections,
             payloadSize: opts.payloadSize,
           });
+        const decisionsBefore = await path.authorizationHistogram?.();
         const fixed = await measure(fortio, path, app, opts, { qps: opts.qps, seconds: opts.fixedSeconds });
+        if (decisionsBefore) fixed.decisions = decisionTimes(decisionsBefore, await path.authorizationHistogram());
         say(`  p50 ${f3(fixed.p50)} ms, p99 ${f3(fixed.p99)} ms, ${k(fixed.actualQps)} rps, ${fixed.errors} non-200`);
         runs[path.name][round] = { fixed };
         await sleep(1000);

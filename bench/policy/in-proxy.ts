@@ -7,7 +7,9 @@
  *   npm run build && node dist/bench/policy/in-proxy.js [iterations per round, 20000] [rounds, 5]
  *
  * Prints p50/p99/max in microseconds for the AuthorizationPolicy-only bundle (the workload's,
- * and the namespace's whole set for comparison) and for the bundle with a Rego policy, where
+ * and the namespace's whole set for comparison) and for the bundle with a Rego policy, each on
+ * requests the decision cache has not seen (every one evaluated), then a repeated request (a
+ * decision kept by the cache), where
  * one decision's time goes (each step timed alone), and the same-run baseline: OPA's own
  * evaluator on the same module and input (`opa bench` per op, `opa eval --metrics` eval time),
  * with the ratios. p50 and p99 are the medians over the rounds (the range of the rounds' p99
@@ -29,7 +31,7 @@ import { policiesFor } from '../../apps/policy/src/bundles/workload-selection';
 import type { AuthorizationRequest } from '../../apps/proxy/src/dataplane/authorization';
 import { BUNDLE_FORMAT, parseBundle } from '../../apps/proxy/src/policy/bundle';
 import { attributeSelection, requestAttributes, requestInput } from '../../apps/proxy/src/policy/input';
-import { PolicyAuthorizer } from '../../apps/proxy/src/policy/policy-authorizer';
+import { DECISION_CACHE_ENTRIES, PolicyAuthorizer } from '../../apps/proxy/src/policy/policy-authorizer';
 
 const run = promisify(execFile);
 
@@ -114,6 +116,18 @@ const REQUEST: AuthorizationRequest = {
   destinationPrincipal: 'spiffe://cluster.local/ns/default/sa/server',
   destinationPort: 8080,
 };
+
+/**
+ * Requests the decision cache has not seen: the same request on distinct paths (`/items/<n>`,
+ * which the policies read), more of them than the cache keeps, taken in turn. Made up front so
+ * that timing them allocates nothing more than REQUEST does.
+ */
+const FRESH: AuthorizationRequest[] = Array.from({ length: 3 * DECISION_CACHE_ENTRIES }, (_, n) => ({
+  ...REQUEST,
+  path: `/items/${n}?limit=10`,
+}));
+let fresh = 0;
+const nextFresh = () => FRESH[(fresh = (fresh + 1) % FRESH.length)];
 
 interface Percentiles {
   p50: number;
@@ -245,9 +259,10 @@ async function main(): Promise<void> {
   const runtime = await PolicyRuntime.load(istio, { entrypoint: generated.entrypoint });
   const timed = timedRounds(
     [
-      [`authorize(), ${n} AuthorizationPolicies (workload)`, () => only.authorize(REQUEST)],
-      [`authorize(), ${all.length} (namespace bundle, no labels)`, () => onlyWhole.authorize(REQUEST)],
-      [`authorize(), ${n} AuthorizationPolicies + Rego`, () => withRego.authorize(REQUEST)],
+      [`authorize(), ${n} AuthorizationPolicies (workload)`, () => only.authorize(nextFresh())],
+      [`authorize(), ${all.length} (namespace bundle, no labels)`, () => onlyWhole.authorize(nextFresh())],
+      [`authorize(), ${n} AuthorizationPolicies + Rego`, () => withRego.authorize(nextFresh())],
+      [`authorize(), ${n}, a decision kept (cache hit)`, () => only.authorize(REQUEST)],
       ['  requestInput (opa-envoy input document)', () => requestInput(REQUEST, LOCAL)],
       ['  istioAttributes (the module input, from it)', () => istioAttributes(input, generated.headers)],
       [
@@ -259,8 +274,8 @@ async function main(): Promise<void> {
     iterations,
     rounds,
   );
-  const results = timed.slice(0, 3);
-  const steps = timed.slice(3);
+  const results = timed.slice(0, 4);
+  const steps = timed.slice(4);
   const opa = await opaBaseline(generated.rego, attributes);
   const fmt = (n: number) => `${n.toFixed(1)} µs`;
   const line = ([label, p]: [string, Summary]) =>

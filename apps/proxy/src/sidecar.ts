@@ -83,6 +83,7 @@ export class Sidecar {
             policyToken: config.policyToken,
             policyName: config.policyName,
             decisionLogs: config.decisionLogs,
+            authzCacheEntries: config.authzCacheEntries,
           },
           local: { workload, namespace: config.namespace, labels },
           logger,

@@ -56,6 +56,24 @@ export function authorizationPolicies(count = AUTHZ_POLICY_COUNT) {
   return docs;
 }
 
+/**
+ * The server sidecar's `bowline_proxy_authorization_duration_seconds` (each decision's time in
+ * the proxy), scraped from its admin port: `{buckets: [[le, cumulative count]...], sum, count}`.
+ */
+export async function authorizationHistogram(adminPort) {
+  const response = await globalThis.fetch(`http://127.0.0.1:${adminPort}/stats/prometheus`, {
+    headers: { authorization: `Bearer ${PROXY_ADMIN_TOKEN}` },
+  });
+  const text = await response.text();
+  const name = 'bowline_proxy_authorization_duration_seconds';
+  const buckets = [...text.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)"\\} (\\S+)$`, 'gm'))].map((m) => [
+    m[1] === '+Inf' ? Infinity : Number(m[1]),
+    Number(m[2]),
+  ]);
+  const value = (suffix) => Number(new RegExp(`^${name}_${suffix} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+  return { buckets, sum: value('sum'), count: value('count') };
+}
+
 /** The bench could not start Bowline's pair; `message` says what and what to do. */
 export class BowlineNotReady extends Error {}
 
@@ -154,6 +172,7 @@ export async function startBowline({
   say,
   authz = false,
   decisionLogs = 'off',
+  authzCache = 4096,
 }) {
   const pathName = authz ? 'bowline-authz' : 'bowline';
   const services = ['citadel', ...(authz ? ['galley', 'policy'] : [])];
@@ -290,6 +309,7 @@ export async function startBowline({
           env.PROXY_POLICY_URL = `http://127.0.0.1:${policyAdminPort}`;
           env.PROXY_POLICY_TOKEN = ADMIN_TOKEN;
           env.PROXY_DECISION_LOGS = decisionLogs;
+          env.PROXY_AUTHZ_CACHE_ENTRIES = String(authzCache);
         }
       }
       writeFileSync(
@@ -359,6 +379,7 @@ export async function startBowline({
         },
       ],
       adminPorts: { client: ports.client.admin, server: ports.server.admin },
+      ...(authz ? { authorizationHistogram: () => authorizationHistogram(ports.server.admin) } : {}),
       stop: stopAll,
     };
   } catch (error) {

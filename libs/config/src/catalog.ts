@@ -337,6 +337,12 @@ export const proxy = {
       'Send every in-proxy authorization decision (input masked) to the policy service, batched, when PROXY_POLICY_URL is set.',
     default: 'on',
   }),
+  authzCacheEntries: count('PROXY_AUTHZ_CACHE_ENTRIES', {
+    description:
+      "AuthorizationPolicy decisions kept per bundle, by the module's input (only the attributes and headers the policies read), oldest dropped first; exact, since the generated module reads nothing else. 0: every request is evaluated.",
+    default: 4096,
+    max: 1_000_000,
+  }),
 } satisfies Schema;
 
 /** The local runner (`npm start`); the services do not read these. */

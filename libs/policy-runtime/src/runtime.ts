@@ -112,13 +112,29 @@ export class PolicyRuntime {
 
   /** The raw result set of `entrypoint` for `input` (`[]` when undefined). Throws when evaluation fails. */
   query(input: unknown, entrypoint: string = this.defaultEntrypoint): unknown[] {
+    if (this.policy.minorVersion < 2) {
+      this.prepare(entrypoint);
+      return this.policy.evaluate(input, entrypoint) as unknown[];
+    }
+    // As opa-wasm: a falsy input is no input at all.
+    return this.queryJson(input ? JSON.stringify(input) : '', entrypoint);
+  }
+
+  /** `query` for an input already serialised (`json`: its JSON text; "" for no input). */
+  queryJson(json: string, entrypoint: string = this.defaultEntrypoint): unknown[] {
+    const id = this.prepare(entrypoint);
+    if (this.policy.minorVersion < 2)
+      return this.policy.evaluate(json === '' ? undefined : JSON.parse(json), entrypoint) as unknown[];
+    return this.evalJson(json, id);
+  }
+
+  /** The entrypoint's id; starts an evaluation (its clock reading, no built-in errors yet). */
+  private prepare(entrypoint: string): number {
     const id = this.entrypointIds.get(entrypoint);
     if (id === undefined) throw new Error(`unknown entrypoint ${JSON.stringify(entrypoint)}`);
     this.nowMs = this.now().getTime();
     this.builtinErrors = NO_ERRORS;
-    if (this.policy.minorVersion < 2) return this.policy.evaluate(input, entrypoint) as unknown[];
-    // As opa-wasm: a falsy input is no input at all.
-    return this.evalJson(input ? JSON.stringify(input) : '', id);
+    return id;
   }
 
   /**
@@ -176,11 +192,20 @@ export class PolicyRuntime {
    * with a decision shape of their own, such as the generated Istio module's. Never throws.
    */
   evaluateValue(input: unknown, entrypoint: string = this.defaultEntrypoint): ValueEvaluation {
+    return this.valueOf(() => this.query(input, entrypoint));
+  }
+
+  /** `evaluateValue` for an input already serialised (`json`: its JSON text; "" for no input). */
+  evaluateValueJson(json: string, entrypoint: string = this.defaultEntrypoint): ValueEvaluation {
+    return this.valueOf(() => this.queryJson(json, entrypoint));
+  }
+
+  private valueOf(run: () => unknown[]): ValueEvaluation {
     const started = performance.now();
     let result: unknown;
     let error: string | undefined;
     try {
-      const resultSet = this.query(input, entrypoint);
+      const resultSet = run();
       if (resultSet.length > 1) error = 'the module produced more than one value';
       else result = (resultSet[0] as { result?: unknown } | undefined)?.result;
     } catch (cause) {

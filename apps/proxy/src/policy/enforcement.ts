@@ -4,13 +4,14 @@ import { DecisionLogShipper } from './decision-log-shipper';
 import type { LocalWorkloadInfo } from './input';
 import { PolicyAuthorizer } from './policy-authorizer';
 
-/** The proxy configuration in-proxy authorization reads (PROXY_POLICY_*, PROXY_DECISION_LOGS). */
+/** The proxy configuration in-proxy authorization reads (PROXY_POLICY_*, PROXY_DECISION_LOGS, PROXY_AUTHZ_CACHE_ENTRIES). */
 export interface PolicyEnforcementConfig {
   /** The policy service's admin base URL. */
   readonly policyUrl: string;
   readonly policyToken?: string;
   readonly policyName?: string;
   readonly decisionLogs: 'on' | 'off';
+  readonly authzCacheEntries?: number;
 }
 
 export interface PolicyEnforcementOptions {
@@ -41,6 +42,7 @@ export class PolicyEnforcement {
       logger: logger.child({ component: 'authz' }),
       decisions: this.shipper,
       reporter: `proxy:${local.workload}.${local.namespace}`,
+      cacheEntries: config.authzCacheEntries,
     });
     this.client = new BundleClient({
       ...base,

@@ -41,9 +41,28 @@ interface LoadedBundle {
     /** What its compact decisions index. */
     outcomes: IstioOutcome[];
     version: number;
+    /** Decisions by module input (its JSON): this bundle's only, so a swap leaves them behind. */
+    cache: Map<string, CachedDecision>;
   };
   rego: { runtime: PolicyRuntime; entrypoint: string; name: string; revision: number } | null;
   loadedAt: Date;
+}
+
+/**
+ * Decisions of the Istio module kept per bundle by default (PROXY_AUTHZ_CACHE_ENTRIES), and the
+ * longest module input (JSON characters) kept as a key. The module is a pure function of its
+ * input (generated Rego reads only `input`: no clock, no data, no randomness), so a kept
+ * decision is exactly what evaluating again would give. Its input carries only the attributes
+ * and headers the bundle's policies read, so requests that differ elsewhere share an entry.
+ * Oldest entries are dropped first.
+ */
+export const DECISION_CACHE_ENTRIES = 4096;
+const DECISION_CACHE_MAX_KEY = 2048;
+
+/** One kept decision of the Istio module. */
+interface CachedDecision {
+  decision: IstioDecision;
+  verdict: AuthorizationResult;
 }
 
 /** Where decisions go (DecisionLogShipper in the proxy). */
@@ -60,6 +79,8 @@ export interface PolicyAuthorizerOptions {
   readonly reporter: string;
   /** The clock for time-dependent built-ins; defaults to the system clock. */
   readonly now?: () => Date;
+  /** Decisions of the Istio module kept per bundle (default DECISION_CACHE_ENTRIES; 0: none). */
+  readonly cacheEntries?: number;
 }
 
 /** One request's outcome before it is turned into an AuthorizationResult and logged. */
@@ -82,6 +103,8 @@ export class PolicyAuthorizer implements InboundAuthorizer, AuthorizationProbe {
   private current?: LoadedBundle;
   private allowed = 0;
   private denied = 0;
+  private cacheHits = 0;
+  private cacheMisses = 0;
   /** Each decision's wall time, in seconds (`bowline_proxy_authorization_duration_seconds`). */
   readonly durations = new HistogramCells(AUTHORIZATION_DURATION_BUCKETS);
 
@@ -132,6 +155,7 @@ export class PolicyAuthorizer implements InboundAuthorizer, AuthorizationProbe {
         selection: attributeSelection(bundle.istio.attributes),
         outcomes: bundle.istio.outcomes,
         version: bundle.istio.version,
+        cache: new Map(),
       },
       rego:
         rego && bundle.policy
@@ -191,6 +215,7 @@ export class PolicyAuthorizer implements InboundAuthorizer, AuthorizationProbe {
       galleyVersion: c?.istio.version ?? null,
       policy: c?.rego ? { name: c.rego.name, revision: c.rego.revision } : null,
       decisions: { allowed: this.allowed, denied: this.denied },
+      decisionCache: { entries: c?.istio.cache.size ?? 0, hits: this.cacheHits, misses: this.cacheMisses },
     };
   }
 
@@ -202,21 +227,40 @@ export class PolicyAuthorizer implements InboundAuthorizer, AuthorizationProbe {
     const attributes = input
       ? istioAttributes(input, bundle.istio.headers)
       : requestAttributes(request, this.options.local, bundle.istio.headers, bundle.istio.selection);
-    const istio = bundle.istio.runtime.evaluateValue(attributes, bundle.istio.entrypoint);
-    const decision = istio.error ? undefined : expandIstioDecision(istio.result, bundle.istio.outcomes);
-    const verdict = istioVerdict(decision, istio);
+    const { decision, verdict, evalMicros } = this.istioDecision(bundle, JSON.stringify(attributes));
     const path = bundle.istio.entrypoint;
-    if (!verdict.allowed || !bundle.rego || !input) {
-      return { result: verdict, path, decision, evalMicros: istio.durationMicros };
-    }
+    if (!verdict.allowed || !bundle.rego || !input) return { result: verdict, path, decision, evalMicros };
     const rego = bundle.rego.runtime.evaluate(input, bundle.rego.entrypoint);
     return {
       result: regoVerdict(rego, bundle.rego.name),
       path: bundle.rego.entrypoint,
       decision: rego.result,
       policy: { name: bundle.rego.name, revision: bundle.rego.revision },
-      evalMicros: istio.durationMicros + rego.durationMicros,
+      evalMicros: evalMicros + rego.durationMicros,
     };
+  }
+
+  /** The Istio module's decision for the input `json`: kept from an earlier request, or evaluated (and kept when it succeeded). */
+  private istioDecision(
+    bundle: LoadedBundle,
+    json: string,
+  ): { decision?: IstioDecision; verdict: AuthorizationResult; evalMicros: number } {
+    const { cache } = bundle.istio;
+    const kept = cache.get(json);
+    if (kept) {
+      this.cacheHits += 1;
+      return { ...kept, evalMicros: 0 };
+    }
+    this.cacheMisses += 1;
+    const istio = bundle.istio.runtime.evaluateValueJson(json, bundle.istio.entrypoint);
+    const decision = istio.error ? undefined : expandIstioDecision(istio.result, bundle.istio.outcomes);
+    const verdict = istioVerdict(decision, istio);
+    const entries = this.options.cacheEntries ?? DECISION_CACHE_ENTRIES;
+    if (decision && istio.builtinErrors.length === 0 && json.length <= DECISION_CACHE_MAX_KEY && entries > 0) {
+      if (cache.size >= entries) cache.delete(cache.keys().next().value!);
+      cache.set(json, { decision, verdict: Object.freeze(verdict) });
+    }
+    return { decision, verdict, evalMicros: istio.durationMicros };
   }
 
   private log(

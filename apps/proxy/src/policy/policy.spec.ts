@@ -220,6 +220,33 @@ describe('PolicyAuthorizer (in-process, wasm)', () => {
     assert.equal(authz.authorize(request(OTHER)).allowed, false);
   });
 
+  it('keeps decisions by module input: a request differing only in what no policy reads reuses one; a new bundle starts afresh', async () => {
+    const logged: DecisionLogEntry[] = [];
+    const authz = authorizer(logged);
+    await authz.install(parseBundle(bundleDoc('c1', { policies: [ALLOW_CLIENT_GET, DENY_BLOCK_HEADER] })));
+    const cache = () => authz.status().decisionCache;
+    assert.equal(authz.authorize(request(CLIENT, 'GET', { 'x-other': 'a' })).allowed, true);
+    // Another path, another unread header: the module reads neither (methods, principals and x-block only).
+    const again = authz.authorize({ ...request(CLIENT, 'GET', { 'x-other': 'b' }), path: '/elsewhere' });
+    assert.equal(again.allowed, true);
+    assert.deepEqual(cache(), { entries: 1, hits: 1, misses: 1 });
+    // What the module reads decides, cached or not.
+    assert.equal(authz.authorize(request(CLIENT, 'GET', { 'x-block': 'yes' })).allowed, false);
+    assert.equal(authz.authorize(request(CLIENT, 'GET', { 'x-block': 'yes' })).allowed, false);
+    assert.equal(authz.authorize(request(OTHER, 'GET')).allowed, false);
+    assert.equal(authz.authorize(request(CLIENT, 'POST')).allowed, false);
+    assert.deepEqual(cache(), { entries: 4, hits: 2, misses: 4 });
+    // Every decision is logged, with the deciding policy, hit or not.
+    assert.equal(logged.length, 6);
+    assert.deepEqual(
+      logged.slice(2, 4).map((e) => (e.result as { policy: string }).policy),
+      ['default/deny-blocked', 'default/deny-blocked'],
+    );
+    await authz.install(parseBundle(bundleDoc('c2', { policies: [] })));
+    assert.equal(cache().entries, 0);
+    assert.equal(authz.authorize(request(OTHER, 'GET')).allowed, true, 'the new bundle decides, not a kept decision');
+  });
+
   it('denies when the module answers outside its outcome table (fail closed)', async () => {
     const authz = authorizer();
     const doc = bundleDoc('t1');
