@@ -185,12 +185,14 @@ async function authorizer(
   generated: GeneratedAuthzModule,
   labels: Record<string, string> | null,
   rego: Buffer | null,
+  cacheEntries?: number,
 ): Promise<PolicyAuthorizer> {
   const authz = new PolicyAuthorizer({
     local: LOCAL,
     logger: pino({ level: 'silent' }),
     reporter: 'bench',
     decisions: { record: () => undefined },
+    cacheEntries,
   });
   await authz.install(
     parseBundle({
@@ -249,6 +251,7 @@ async function main(): Promise<void> {
     compile(REGO, 'envoy/authz/allow'),
   ]);
   const only = await authorizer(selected, istio, generated, LOCAL.labels, null);
+  const uncached = await authorizer(selected, istio, generated, LOCAL.labels, null, 0);
   const onlyWhole = await authorizer(all, istioWhole, whole, null, null);
   const withRego = await authorizer(selected, istio, generated, LOCAL.labels, rego);
   const n = `${selected.length} of ${all.length}`;
@@ -263,6 +266,7 @@ async function main(): Promise<void> {
       [`authorize(), ${all.length} (namespace bundle, no labels)`, () => onlyWhole.authorize(nextFresh())],
       [`authorize(), ${n} AuthorizationPolicies + Rego`, () => withRego.authorize(nextFresh())],
       [`authorize(), ${n}, a decision kept (cache hit)`, () => only.authorize(REQUEST)],
+      [`authorize(), ${n}, cache off (PROXY_AUTHZ_CACHE_ENTRIES=0)`, () => uncached.authorize(nextFresh())],
       ['  requestInput (opa-envoy input document)', () => requestInput(REQUEST, LOCAL)],
       ['  istioAttributes (the module input, from it)', () => istioAttributes(input, generated.headers)],
       [
@@ -274,8 +278,8 @@ async function main(): Promise<void> {
     iterations,
     rounds,
   );
-  const results = timed.slice(0, 4);
-  const steps = timed.slice(4);
+  const results = timed.slice(0, 5);
+  const steps = timed.slice(5);
   const opa = await opaBaseline(generated.rego, attributes);
   const fmt = (n: number) => `${n.toFixed(1)} µs`;
   const line = ([label, p]: [string, Summary]) =>

@@ -14,6 +14,7 @@ import {
 import type { AuthorizationRequest, AuthorizationResult, InboundAuthorizer } from '../dataplane/authorization';
 import { AUTHORIZATION_DURATION_BUCKETS, type AuthorizationProbe, HistogramCells } from '../telemetry';
 import { type AuthzBundle, BundleFormatError } from './bundle';
+import { DecisionCache } from './decision-cache';
 import type { DecisionRecord } from './decision-log-shipper';
 import {
   type AttributeSelection,
@@ -42,22 +43,14 @@ interface LoadedBundle {
     outcomes: IstioOutcome[];
     version: number;
     /** Decisions by module input (its JSON): this bundle's only, so a swap leaves them behind. */
-    cache: Map<string, CachedDecision>;
+    cache: DecisionCache<CachedDecision>;
   };
   rego: { runtime: PolicyRuntime; entrypoint: string; name: string; revision: number } | null;
   loadedAt: Date;
 }
 
-/**
- * Decisions of the Istio module kept per bundle by default (PROXY_AUTHZ_CACHE_ENTRIES), and the
- * longest module input (JSON characters) kept as a key. The module is a pure function of its
- * input (generated Rego reads only `input`: no clock, no data, no randomness), so a kept
- * decision is exactly what evaluating again would give. Its input carries only the attributes
- * and headers the bundle's policies read, so requests that differ elsewhere share an entry.
- * Oldest entries are dropped first.
- */
+/** Decisions of the Istio module kept per bundle by default (PROXY_AUTHZ_CACHE_ENTRIES; see DecisionCache). */
 export const DECISION_CACHE_ENTRIES = 4096;
-const DECISION_CACHE_MAX_KEY = 2048;
 
 /** One kept decision of the Istio module. */
 interface CachedDecision {
@@ -155,7 +148,7 @@ export class PolicyAuthorizer implements InboundAuthorizer, AuthorizationProbe {
         selection: attributeSelection(bundle.istio.attributes),
         outcomes: bundle.istio.outcomes,
         version: bundle.istio.version,
-        cache: new Map(),
+        cache: new DecisionCache(this.options.cacheEntries ?? DECISION_CACHE_ENTRIES),
       },
       rego:
         rego && bundle.policy
@@ -240,7 +233,7 @@ export class PolicyAuthorizer implements InboundAuthorizer, AuthorizationProbe {
     };
   }
 
-  /** The Istio module's decision for the input `json`: kept from an earlier request, or evaluated (and kept when it succeeded). */
+  /** The Istio module's decision for the input `json`: kept from an earlier request, or evaluated (and offered to the cache when it succeeded). */
   private istioDecision(
     bundle: LoadedBundle,
     json: string,
@@ -255,11 +248,7 @@ export class PolicyAuthorizer implements InboundAuthorizer, AuthorizationProbe {
     const istio = bundle.istio.runtime.evaluateValueJson(json, bundle.istio.entrypoint);
     const decision = istio.error ? undefined : expandIstioDecision(istio.result, bundle.istio.outcomes);
     const verdict = istioVerdict(decision, istio);
-    const entries = this.options.cacheEntries ?? DECISION_CACHE_ENTRIES;
-    if (decision && istio.builtinErrors.length === 0 && json.length <= DECISION_CACHE_MAX_KEY && entries > 0) {
-      if (cache.size >= entries) cache.delete(cache.keys().next().value!);
-      cache.set(json, { decision, verdict: Object.freeze(verdict) });
-    }
+    if (decision && istio.builtinErrors.length === 0) cache.offer(json, { decision, verdict: Object.freeze(verdict) });
     return { decision, verdict, evalMicros: istio.durationMicros };
   }
 

@@ -225,26 +225,33 @@ describe('PolicyAuthorizer (in-process, wasm)', () => {
     const authz = authorizer(logged);
     await authz.install(parseBundle(bundleDoc('c1', { policies: [ALLOW_CLIENT_GET, DENY_BLOCK_HEADER] })));
     const cache = () => authz.status().decisionCache;
-    assert.equal(authz.authorize(request(CLIENT, 'GET', { 'x-other': 'a' })).allowed, true);
-    // Another path, another unread header: the module reads neither (methods, principals and x-block only).
-    const again = authz.authorize({ ...request(CLIENT, 'GET', { 'x-other': 'b' }), path: '/elsewhere' });
-    assert.equal(again.allowed, true);
-    assert.deepEqual(cache(), { entries: 1, hits: 1, misses: 1 });
-    // What the module reads decides, cached or not.
-    assert.equal(authz.authorize(request(CLIENT, 'GET', { 'x-block': 'yes' })).allowed, false);
-    assert.equal(authz.authorize(request(CLIENT, 'GET', { 'x-block': 'yes' })).allowed, false);
-    assert.equal(authz.authorize(request(OTHER, 'GET')).allowed, false);
-    assert.equal(authz.authorize(request(CLIENT, 'POST')).allowed, false);
-    assert.deepEqual(cache(), { entries: 4, hits: 2, misses: 4 });
-    // Every decision is logged, with the deciding policy, hit or not.
-    assert.equal(logged.length, 6);
-    assert.deepEqual(
-      logged.slice(2, 4).map((e) => (e.result as { policy: string }).policy),
-      ['default/deny-blocked', 'default/deny-blocked'],
-    );
+    // Another path, another unread header: the module reads neither (methods, principals and
+    // x-block only), so all three are one input. Kept on its second sighting, hit on the third.
+    for (const [path, other] of [
+      ['/items', 'a'],
+      ['/elsewhere', 'b'],
+      ['/third', 'c'],
+    ]) {
+      assert.equal(authz.authorize({ ...request(CLIENT, 'GET', { 'x-other': other }), path }).allowed, true);
+    }
+    assert.deepEqual(cache(), { entries: 1, hits: 1, misses: 2 });
+    // What the module reads decides, kept or not.
+    for (let i = 0; i < 3; i++) {
+      assert.equal(authz.authorize(request(CLIENT, 'GET', { 'x-block': 'yes' })).allowed, false);
+      assert.equal(authz.authorize(request(OTHER, 'GET')).allowed, false);
+      assert.equal(authz.authorize(request(CLIENT, 'POST')).allowed, false);
+    }
+    assert.deepEqual(cache(), { entries: 4, hits: 4, misses: 8 });
+    // Every decision is logged with the deciding policy, kept or not.
+    assert.equal(logged.length, 12);
+    const policies = logged.map((e) => (e.result as { policy: string | null }).policy);
+    assert.deepEqual(policies.slice(3, 6), ['default/deny-blocked', null, null]);
+    assert.deepEqual(policies.slice(9, 12), policies.slice(3, 6), 'a kept decision names the same policy');
     await authz.install(parseBundle(bundleDoc('c2', { policies: [] })));
     assert.equal(cache().entries, 0);
-    assert.equal(authz.authorize(request(OTHER, 'GET')).allowed, true, 'the new bundle decides, not a kept decision');
+    for (let i = 0; i < 3; i++) {
+      assert.equal(authz.authorize(request(OTHER, 'GET')).allowed, true, 'the new bundle decides, not a kept decision');
+    }
   });
 
   it('denies when the module answers outside its outcome table (fail closed)', async () => {
