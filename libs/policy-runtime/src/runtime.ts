@@ -187,25 +187,34 @@ export class PolicyRuntime {
       durationMicros: Math.round((performance.now() - started) * 1000),
     };
   }
+
   /**
    * The entrypoint's value for `input`, read as is (not as an opa-envoy decision): for modules
    * with a decision shape of their own, such as the generated Istio module's. Never throws.
    */
   evaluateValue(input: unknown, entrypoint: string = this.defaultEntrypoint): ValueEvaluation {
-    return this.valueOf(() => this.query(input, entrypoint));
+    let json: string;
+    try {
+      // As opa-wasm: a falsy input is no input at all.
+      json = input ? JSON.stringify(input) : '';
+    } catch (cause) {
+      return {
+        result: undefined,
+        error: `policy evaluation failed: ${describe(cause)}`,
+        builtinErrors: [],
+        durationMicros: 0,
+      };
+    }
+    return this.evaluateValueJson(json, entrypoint);
   }
 
   /** `evaluateValue` for an input already serialised (`json`: its JSON text; "" for no input). */
   evaluateValueJson(json: string, entrypoint: string = this.defaultEntrypoint): ValueEvaluation {
-    return this.valueOf(() => this.queryJson(json, entrypoint));
-  }
-
-  private valueOf(run: () => unknown[]): ValueEvaluation {
     const started = performance.now();
     let result: unknown;
     let error: string | undefined;
     try {
-      const resultSet = run();
+      const resultSet = this.queryJson(json, entrypoint);
       if (resultSet.length > 1) error = 'the module produced more than one value';
       else result = (resultSet[0] as { result?: unknown } | undefined)?.result;
     } catch (cause) {

@@ -289,10 +289,6 @@ export class InboundListener {
     info: ConnectionInfo,
     appPort: number,
   ): AuthorizationResult | Promise<AuthorizationResult> {
-    const failed = (error: unknown): AuthorizationResult => {
-      this.deps.logger.warn({ err: error }, 'authorization failed; denying (fail closed)');
-      return { allowed: false, status: 403, reason: 'authorization error' };
-    };
     try {
       const verdict = this.deps.authorizer!.authorize({
         method: down.method,
@@ -305,10 +301,15 @@ export class InboundListener {
         destinationPrincipal: this.deps.tls.spiffeId,
         destinationPort: appPort,
       });
-      return verdict instanceof Promise ? verdict.catch(failed) : verdict;
+      return verdict instanceof Promise ? verdict.catch((error: unknown) => this.authorizationFailed(error)) : verdict;
     } catch (error) {
-      return failed(error);
+      return this.authorizationFailed(error);
     }
+  }
+
+  private authorizationFailed(error: unknown): AuthorizationResult {
+    this.deps.logger.warn({ err: error }, 'authorization failed; denying (fail closed)');
+    return { allowed: false, status: 403, reason: 'authorization error' };
   }
 
   /** WebSocket and other upgrades: forwarded to the app with XFCC, then bytes both ways. */

@@ -130,11 +130,10 @@ export function requestAttributes(
   }
   if (headers.length > 0) {
     // buildInput's header map: lower-cased names (a later spelling wins), then the pseudo-headers.
-    const wanted = new Set(headers);
     const named = out['request.headers'];
     for (const [name, value] of Object.entries(request.headers)) {
       const lower = name.toLowerCase();
-      if (value === undefined || !wanted.has(lower)) continue;
+      if (value === undefined || !headers.includes(lower)) continue;
       named[lower] = Array.isArray(value) ? value.join(', ') : value;
     }
     const pseudo: Record<string, string | undefined> = { ':method': method, ':path': path, ':authority': request.host };

@@ -43,7 +43,7 @@ interface LoadedBundle {
     outcomes: IstioOutcome[];
     version: number;
     /** Decisions by module input (its JSON): this bundle's only, so a swap leaves them behind. */
-    cache: DecisionCache<CachedDecision>;
+    cache: DecisionCache<IstioOutcomeOf>;
   };
   rego: { runtime: PolicyRuntime; entrypoint: string; name: string; revision: number } | null;
   loadedAt: Date;
@@ -52,10 +52,11 @@ interface LoadedBundle {
 /** Decisions of the Istio module kept per bundle by default (PROXY_AUTHZ_CACHE_ENTRIES; see DecisionCache). */
 export const DECISION_CACHE_ENTRIES = 4096;
 
-/** One kept decision of the Istio module. */
-interface CachedDecision {
-  decision: IstioDecision;
+/** One Istio decision, as evaluated or as kept (then with `evalMicros` 0: nothing was evaluated). */
+interface IstioOutcomeOf {
+  decision?: IstioDecision;
   verdict: AuthorizationResult;
+  evalMicros: number;
 }
 
 /** Where decisions go (DecisionLogShipper in the proxy). */
@@ -207,7 +208,7 @@ export class PolicyAuthorizer implements InboundAuthorizer, AuthorizationProbe {
       authorizationPolicies: c?.istio.policies ?? [],
       galleyVersion: c?.istio.version ?? null,
       policy: c?.rego ? { name: c.rego.name, revision: c.rego.revision } : null,
-      decisions: { allowed: this.allowed, denied: this.denied },
+      decisions: this.decisions(),
       decisionCache: { entries: c?.istio.cache.size ?? 0, hits: this.cacheHits, misses: this.cacheMisses },
     };
   }
@@ -234,21 +235,20 @@ export class PolicyAuthorizer implements InboundAuthorizer, AuthorizationProbe {
   }
 
   /** The Istio module's decision for the input `json`: kept from an earlier request, or evaluated (and offered to the cache when it succeeded). */
-  private istioDecision(
-    bundle: LoadedBundle,
-    json: string,
-  ): { decision?: IstioDecision; verdict: AuthorizationResult; evalMicros: number } {
+  private istioDecision(bundle: LoadedBundle, json: string): IstioOutcomeOf {
     const { cache } = bundle.istio;
     const kept = cache.get(json);
     if (kept) {
       this.cacheHits += 1;
-      return { ...kept, evalMicros: 0 };
+      return kept;
     }
     this.cacheMisses += 1;
     const istio = bundle.istio.runtime.evaluateValueJson(json, bundle.istio.entrypoint);
     const decision = istio.error ? undefined : expandIstioDecision(istio.result, bundle.istio.outcomes);
     const verdict = istioVerdict(decision, istio);
-    if (decision && istio.builtinErrors.length === 0) cache.offer(json, { decision, verdict: Object.freeze(verdict) });
+    if (decision && istio.builtinErrors.length === 0) {
+      cache.offer(json, Object.freeze({ decision, verdict: Object.freeze(verdict), evalMicros: 0 }));
+    }
     return { decision, verdict, evalMicros: istio.durationMicros };
   }
 
