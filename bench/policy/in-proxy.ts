@@ -30,7 +30,7 @@ import { type NormalPolicy, normalisePolicy } from '../../apps/policy/src/author
 import { policiesFor } from '../../apps/policy/src/bundles/workload-selection';
 import type { AuthorizationRequest } from '../../apps/proxy/src/dataplane/authorization';
 import { BUNDLE_FORMAT, parseBundle } from '../../apps/proxy/src/policy/bundle';
-import { attributeSelection, requestAttributes, requestInput } from '../../apps/proxy/src/policy/input';
+import { attributeSelection, requestAttributes, requestInput, requestKey } from '../../apps/proxy/src/policy/input';
 import { DECISION_CACHE_ENTRIES, PolicyAuthorizer } from '../../apps/proxy/src/policy/policy-authorizer';
 
 const run = promisify(execFile);
@@ -273,6 +273,7 @@ async function main(): Promise<void> {
         '  requestAttributes (the module input, no document)',
         () => requestAttributes(REQUEST, LOCAL, generated.headers, selection),
       ],
+      ['  requestKey (what a kept decision is found by)', () => requestKey(REQUEST, generated.headers, selection)],
       ['  PolicyRuntime.evaluateValue (wasm, generated module)', () => runtime.evaluateValue(attributes)],
     ],
     iterations,
@@ -298,7 +299,7 @@ async function main(): Promise<void> {
       `opa eval --metrics timer_rego_query_eval_ns p50:               ${fmt(opa.evalP50Micros)} (one cold evaluation per process)`,
       `ratios: authorize p50 / opa bench = ${(ap[1].p50 / opa.benchMicros).toFixed(2)}; ` +
         `authorize p99 / opa bench = ${(ap[1].p99 / opa.benchMicros).toFixed(2)}; ` +
-        `wasm evaluate p50 / opa bench = ${(steps[3][1].p50 / opa.benchMicros).toFixed(2)}; ` +
+        `wasm evaluate p50 / opa bench = ${(steps[4][1].p50 / opa.benchMicros).toFixed(2)}; ` +
         `authorize p50 / opa eval = ${(ap[1].p50 / opa.evalP50Micros).toFixed(2)}`,
       '',
     ].join('\n'),

@@ -1,13 +1,13 @@
 /**
- * Decisions of one bundle's Istio module, kept by module input (its JSON text). The module is a
- * pure function of its input (generated Rego reads only `input`: no clock, no data, no
- * randomness), so a kept decision is exactly what evaluating again would give; its input holds
- * only the attributes and headers the bundle's policies read, so requests that differ elsewhere
- * share an entry.
+ * Decisions of one bundle's Istio module, kept by request key (`requestKey`: the request fields
+ * its module input comes from). The module is a pure function of its input (generated Rego
+ * reads only `input`: no clock, no data, no randomness), and requests with the same key have
+ * the same input, so a kept decision is exactly what evaluating again would give; the key holds
+ * only the fields the bundle's policies read, so requests that differ elsewhere share an entry.
  *
- * An input is kept on its second sighting: a doorkeeper table of input hashes remembers the
- * first. Requests seen once (a path with an id in it, say) then cost a hash, never an entry
- * that the garbage collector must promote and later sweep. At most `capacity` entries are kept,
+ * A key is kept on its second sighting: a doorkeeper table of key hashes remembers the first.
+ * Requests seen once (a path with an id in it, say) then cost a hash, never an entry that the
+ * garbage collector must promote and later sweep. At most `capacity` entries are kept,
  * the oldest dropped first. Each bundle has its own cache, so a bundle swap leaves every kept
  * decision behind.
  */
@@ -16,12 +16,12 @@ export class DecisionCache<V> {
   /** Keys in insertion order, as a ring: the slot to fill next holds the oldest key. */
   private readonly ring: (string | undefined)[];
   private next = 0;
-  /** Hash of an input seen once, per slot (hash modulo the table size); 0 is empty. */
+  /** Hash of a key seen once, per slot (hash modulo the table size); 0 is empty. */
   private readonly doorkeeper: Int32Array;
 
   constructor(
     readonly capacity: number,
-    /** The longest input (JSON characters) kept. */
+    /** The longest key (characters) kept. */
     private readonly maxKeyLength = 2048,
   ) {
     this.ring = new Array<string | undefined>(capacity);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { InputError, istioAttributes } from '#libs/policy-runtime';
 import type { AuthorizationRequest } from '../dataplane/authorization';
-import { attributeSelection, requestAttributes, requestInput } from './input';
+import { attributeSelection, requestAttributes, requestInput, requestKey } from './input';
 
 const LOCAL = { namespace: 'default', labels: { app: 'server', version: 'v1' } };
 const BASE: AuthorizationRequest = {
@@ -68,5 +68,102 @@ describe('requestAttributes (the module input without the opa-envoy document)', 
     const time = new Date('2026-01-02T03:04:05.678Z');
     const input = requestInput(BASE, LOCAL, time) as { attributes: { request: { time: string } } };
     assert.equal(input.attributes.request.time, '2026-01-02T03:04:05.678Z');
+  });
+});
+
+describe('requestKey (what a kept decision is found by)', () => {
+  // Requests that differ in one field each, in ways that matter to the attributes and ways that do not.
+  const variants: AuthorizationRequest[] = [
+    BASE,
+    { ...BASE, method: 'GET' },
+    { ...BASE, method: 'POST' },
+    { ...BASE, path: '/items/x?limit=2' },
+    { ...BASE, path: '/items/x' },
+    { ...BASE, path: '/items/./x#frag?q' },
+    { ...BASE, path: '/items/x#frag?q' },
+    { ...BASE, path: '/b/../items/x?limit=1#frag' },
+    { ...BASE, path: '/caf%C3%A9?q=1' },
+    { ...BASE, host: 'server:8080' },
+    { ...BASE, host: '' },
+    { ...BASE, host: undefined as unknown as string },
+    { ...BASE, host: undefined as unknown as string, headers: { ...BASE.headers, host: 'other:8080' } },
+    { ...BASE, headers: { ...BASE.headers, 'x-tenant': 'other' } },
+    { ...BASE, headers: { ...BASE.headers, 'x-tenant': ['acme', 'b'] } },
+    { ...BASE, headers: { ...BASE.headers, 'x-tenant': 'acme, b' } },
+    { ...BASE, headers: { ...BASE.headers, 'X-Tenant': 'late' } },
+    { ...BASE, headers: { 'X-Tenant': 'early', ...BASE.headers } },
+    { ...BASE, headers: { ...BASE.headers, 'x-other': 'ignored' } },
+    { ...BASE, headers: { ...BASE.headers, ':path': '/raw', ':authority': 'h2-host' } },
+    { ...BASE, sourcePrincipal: 'spiffe://cluster.local/ns/default/sa/client' },
+    { ...BASE, sourcePrincipal: 'spiffe://cluster.local/ns/other/sa/other' },
+    { ...BASE, sourcePrincipal: undefined },
+    { ...BASE, sourceAddress: '10.9.9.9' },
+    { ...BASE, destinationPort: 9090 },
+    { ...BASE, protocol: 'HTTP/2', destinationPrincipal: 'spiffe://cluster.local/ns/default/sa/x' },
+  ];
+  const selections: [string, string[] | undefined, string[]][] = [
+    ['every attribute, headers named', undefined, ['x-tenant', ':path', ':authority', ':method']],
+    ['every attribute, no header', undefined, []],
+    ['a workload bundle reading principal and path', ['source.principal', 'request.path'], ['x-tenant']],
+    ['namespace, ip and host', ['source.namespace', 'source.ip', 'request.host'], []],
+    ['method and port only', ['request.method', 'destination.port'], []],
+    ['nothing', [], []],
+  ];
+  for (const [name, names, headers] of selections) {
+    it(`gives equal keys only to requests with equal attributes: ${name}`, () => {
+      const selected = names ? attributeSelection(names) : undefined;
+      const seen = new Map<string, string>();
+      let shared = 0;
+      for (const request of variants) {
+        const key = requestKey(request, headers, selected);
+        const attributes = JSON.stringify(requestAttributes(request, LOCAL, headers, selected));
+        const before = seen.get(key);
+        if (before === undefined) seen.set(key, attributes);
+        else {
+          shared += 1;
+          assert.equal(attributes, before, `key ${key}`);
+        }
+      }
+      // Requests that differ only in what the module does not read share a key.
+      assert.ok(shared > 0);
+    });
+  }
+
+  it('tells apart requests whose attributes differ in what the module reads', () => {
+    const selected = attributeSelection(['source.principal', 'request.path']);
+    const key = (request: AuthorizationRequest) => requestKey(request, ['x-tenant'], selected);
+    assert.notEqual(key(BASE), key({ ...BASE, path: '/items/y' }));
+    assert.notEqual(key(BASE), key({ ...BASE, sourcePrincipal: 'spiffe://cluster.local/ns/other/sa/other' }));
+    assert.notEqual(key(BASE), key({ ...BASE, headers: { ...BASE.headers, 'x-tenant': 'other' } }));
+    assert.equal(
+      key(BASE),
+      key({ ...BASE, path: '/a/../items/./x?limit=9', method: 'POST', sourceAddress: '10.0.0.9' }),
+    );
+  });
+
+  it('throws InputError exactly where requestAttributes does, whatever the module reads', () => {
+    const throws = (f: () => unknown) => {
+      try {
+        f();
+        return false;
+      } catch (error) {
+        assert.ok(error instanceof InputError);
+        return true;
+      }
+    };
+    const paths = ['/items/%E0%A4%A', '/items/x?q=%E0%A4%A', '/%ZZ/../items', '/caf%C3%A9', '/items/x'];
+    for (const path of paths) {
+      for (const names of [[], ['request.path'], undefined]) {
+        const request = { ...BASE, path };
+        const selected = names ? attributeSelection(names) : undefined;
+        const expected = throws(() => requestAttributes(request, LOCAL, [], selected));
+        assert.equal(
+          throws(() => requestKey(request, [], selected)),
+          expected,
+          `${path} ${String(names)}`,
+        );
+      }
+    }
+    assert.ok(throws(() => requestKey({ ...BASE, path: '/items/%E0%A4%A' }, [], attributeSelection([]))));
   });
 });

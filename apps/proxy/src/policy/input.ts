@@ -151,3 +151,53 @@ export function requestAttributes(
   if (selected['destination.labels']) out['destination.labels'] = local.labels;
   return out;
 }
+
+/** One part of a request key: its length, then the text (`-` for none), so no two sequences of parts read alike. */
+function keyPart(value: string | undefined): string {
+  return value === undefined ? '-' : `${value.length}:${value}`;
+}
+
+/**
+ * A key for a request's module input: two requests with the same key (for the same `headers`
+ * and `selected`) have the same `requestAttributes(request, local, headers, selected)`, so a
+ * decision kept under it is exactly the module's decision for the other (input.spec.ts checks
+ * it on many requests). It reads the raw fields those attributes come from, in a fixed order,
+ * and builds no object: cheaper than the attributes and their JSON, which a request then needs
+ * only when its decision was not kept. Raw fields are finer than attributes (`GET` and `get`
+ * differ here, not in the module input): that costs an entry, never a wrong decision. Throws
+ * InputError where requestAttributes does.
+ */
+export function requestKey(
+  request: AuthorizationRequest,
+  headers: readonly string[],
+  selected: AttributeSelection = ALL_ATTRIBUTES,
+): string {
+  const raw = request.path;
+  // What requestAttributes checks (only an escape can make it throw), on the same path.
+  if (raw.includes('%')) parsePathAndQuery(normaliseRequestPath(raw));
+  let key = '';
+  if (selected['source.principal'] || selected['source.namespace']) key += keyPart(request.sourcePrincipal);
+  if (selected['source.ip'] || selected['remote.ip']) key += keyPart(request.sourceAddress);
+  if (selected['destination.port']) key += keyPart(request.destinationPort?.toString());
+  if (selected['request.method'] || headers.includes(':method')) key += keyPart(request.method);
+  // request.path drops the query: the part before `?` decides it (normalising changes only what
+  // comes before the first `?` or `#`); the `:path` pseudo-header keeps the whole path.
+  if (headers.includes(':path')) key += keyPart(raw);
+  else if (selected['request.path']) key += keyPart(raw.split('?', 1)[0]);
+  if (selected['request.host'] || headers.includes(':authority')) {
+    key += keyPart(request.host);
+    if (selected['request.host'] && request.host == null) {
+      key += keyPart((request.headers[':authority'] as string | undefined) ?? request.headers.host);
+    }
+  }
+  if (headers.length > 0) {
+    // Every spelling of a named header, in order (a later one wins in the attributes).
+    for (const name in request.headers) {
+      const lower = name.toLowerCase();
+      const value = request.headers[name];
+      if (value === undefined || !headers.includes(lower)) continue;
+      key += keyPart(lower) + keyPart(Array.isArray(value) ? value.join(', ') : value);
+    }
+  }
+  return key;
+}

@@ -22,6 +22,7 @@ import {
   type LocalWorkloadInfo,
   requestAttributes,
   requestInput,
+  requestKey,
 } from './input';
 
 /** Envoy's RBAC denial body (what Istio's sidecars answer). */
@@ -42,7 +43,7 @@ interface LoadedBundle {
     /** What its compact decisions index. */
     outcomes: IstioOutcome[];
     version: number;
-    /** Decisions by module input (its JSON): this bundle's only, so a swap leaves them behind. */
+    /** Decisions by request key (see requestKey): this bundle's only, so a swap leaves them behind. */
     cache: DecisionCache<IstioOutcomeOf>;
   };
   rego: { runtime: PolicyRuntime; entrypoint: string; name: string; revision: number } | null;
@@ -218,10 +219,7 @@ export class PolicyAuthorizer implements InboundAuthorizer, AuthorizationProbe {
    * reads), then the Rego policy (on the whole input document, given when the bundle has one).
    */
   private decide(bundle: LoadedBundle, request: AuthorizationRequest, input?: Record<string, unknown>): Outcome {
-    const attributes = input
-      ? istioAttributes(input, bundle.istio.headers)
-      : requestAttributes(request, this.options.local, bundle.istio.headers, bundle.istio.selection);
-    const { decision, verdict, evalMicros } = this.istioDecision(bundle, JSON.stringify(attributes));
+    const { decision, verdict, evalMicros } = this.istioDecision(bundle, request, input);
     const path = bundle.istio.entrypoint;
     if (!verdict.allowed || !bundle.rego || !input) return { result: verdict, path, decision, evalMicros };
     const rego = bundle.rego.runtime.evaluate(input, bundle.rego.entrypoint);
@@ -234,20 +232,32 @@ export class PolicyAuthorizer implements InboundAuthorizer, AuthorizationProbe {
     };
   }
 
-  /** The Istio module's decision for the input `json`: kept from an earlier request, or evaluated (and offered to the cache when it succeeded). */
-  private istioDecision(bundle: LoadedBundle, json: string): IstioOutcomeOf {
-    const { cache } = bundle.istio;
-    const kept = cache.get(json);
+  /**
+   * The Istio module's decision for `request`: kept from an earlier request with the same
+   * request key (the fields its module input comes from), or evaluated on the module input
+   * (and offered to the cache when it succeeded). A kept decision costs the key alone.
+   */
+  private istioDecision(
+    bundle: LoadedBundle,
+    request: AuthorizationRequest,
+    input: Record<string, unknown> | undefined,
+  ): IstioOutcomeOf {
+    const { cache, headers, selection } = bundle.istio;
+    const key = cache.capacity > 0 ? requestKey(request, headers, selection) : undefined;
+    const kept = key === undefined ? undefined : cache.get(key);
     if (kept) {
       this.cacheHits += 1;
       return kept;
     }
     this.cacheMisses += 1;
-    const istio = bundle.istio.runtime.evaluateValueJson(json, bundle.istio.entrypoint);
+    const attributes = input
+      ? istioAttributes(input, headers)
+      : requestAttributes(request, this.options.local, headers, selection);
+    const istio = bundle.istio.runtime.evaluateValueJson(JSON.stringify(attributes), bundle.istio.entrypoint);
     const decision = istio.error ? undefined : expandIstioDecision(istio.result, bundle.istio.outcomes);
     const verdict = istioVerdict(decision, istio);
-    if (decision && istio.builtinErrors.length === 0) {
-      cache.offer(json, Object.freeze({ decision, verdict: Object.freeze(verdict), evalMicros: 0 }));
+    if (key !== undefined && decision && istio.builtinErrors.length === 0) {
+      cache.offer(key, Object.freeze({ decision, verdict: Object.freeze(verdict), evalMicros: 0 }));
     }
     return { decision, verdict, evalMicros: istio.durationMicros };
   }
