@@ -339,7 +339,7 @@ export const proxy = {
   }),
   authzCacheEntries: count('PROXY_AUTHZ_CACHE_ENTRIES', {
     description:
-      "AuthorizationPolicy decisions kept per bundle, by the module's input (only the attributes and headers the policies read), from an input's second sighting, oldest dropped first; exact, since the generated module reads nothing else. 0: every request is evaluated.",
+      "AuthorizationPolicy decisions kept per bundle, by the request fields the module's input comes from (only those the policies read), from a key's second sighting, oldest dropped first; exact, since the generated module reads nothing else. 0: every request is evaluated.",
     default: 4096,
     max: 1_000_000,
   }),

@@ -154,9 +154,39 @@ describe('host built-ins agree with opa eval', () => {
     const bundle = join(dir, 'now.tar.gz');
     await run(toolPath('opa'), ['build', '-t', 'wasm', '-e', 'now/r', '-o', bundle, join(dir, 'now.rego')]);
     const clock = new Date('2030-01-02T03:04:05.678Z');
-    const now = await PolicyRuntime.load(readWasmBundle(readFileSync(bundle)).wasm, { now: () => clock });
+    let reads = 0;
+    const now = await PolicyRuntime.load(readWasmBundle(readFileSync(bundle)).wasm, {
+      now: () => {
+        reads += 1;
+        return clock;
+      },
+    });
     const [a, b] = now.evaluate({}).result as number[];
     assert.equal(a, b);
     assert.equal(a, Date.parse('2030-01-02T03:04:05.678Z') * 1e6);
+    assert.equal(reads, 1);
+    now.evaluate({});
+    assert.equal(reads, 2, 'each evaluation reads the clock again');
+  });
+
+  it('passes any input and result through the instance memory unchanged (non-ASCII, long, empty)', async () => {
+    writeFileSync(join(dir, 'echo.rego'), 'package echo\n\nr := {"input": input, "size": count(input.items)}\n');
+    const bundle = join(dir, 'echo.tar.gz');
+    await run(toolPath('opa'), ['build', '-t', 'wasm', '-e', 'echo/r', '-o', bundle, join(dir, 'echo.rego')]);
+    const echo = await PolicyRuntime.load(readWasmBundle(readFileSync(bundle)).wasm);
+    const inputs = [
+      { items: [] },
+      { items: ['ascii'], path: '/a?b=c' },
+      { items: ['café', 'naïve', '日本語', '🙂'], note: 'x'.repeat(300) },
+      { items: Array.from({ length: 2000 }, (_, i) => `item-${i}-é`) },
+      { items: ['a'], tail: `${'y'.repeat(255)}é` },
+    ];
+    for (const input of inputs) {
+      const { result, error } = echo.evaluateValue(input);
+      assert.equal(error, undefined);
+      assert.deepEqual(result, { input, size: input.items.length });
+    }
+    const { result } = echo.evaluateValue(undefined);
+    assert.equal(result, undefined, 'no input: the rule is undefined');
   });
 });

@@ -9,6 +9,8 @@ export const DEFAULT_ENTRYPOINT = 'envoy/authz/allow';
 const WASM_PAGE_BYTES = 64 * 1024;
 /** The builtin errors of an evaluation that had none (shared, never added to). */
 const NO_ERRORS: { builtin: string; message: string }[] = Object.freeze([]) as unknown as [];
+/** An evaluation's clock before a built-in asked for it. */
+const NOT_READ = -1;
 
 /** The exports of an OPA wasm module that the single-call evaluation uses (ABI 1.2+). */
 interface OpaEvalExports {
@@ -61,8 +63,8 @@ export interface ValueEvaluation {
  * evaluation at a time by construction. Host built-ins see one clock reading per evaluation.
  */
 export class PolicyRuntime {
-  /** The clock reading of the evaluation in progress, in ms (made ns only when a built-in asks). */
-  private nowMs = 0;
+  /** The clock reading of the evaluation in progress, in ms; NOT_READ until a built-in asks. */
+  private nowMs = NOT_READ;
   private builtinErrors: { builtin: string; message: string }[] = NO_ERRORS;
   private readonly entrypointIds: ReadonlyMap<string, number>;
   /** A Buffer over the instance's memory, made again when the memory grows (its ArrayBuffer changes). */
@@ -81,7 +83,7 @@ export class PolicyRuntime {
   static async load(wasm: Uint8Array, options: PolicyRuntimeOptions = {}): Promise<PolicyRuntime> {
     const holder: { runtime?: PolicyRuntime } = {};
     const builtins = createHostBuiltins({
-      nowNs: () => BigInt(holder.runtime?.nowMs ?? 0) * 1_000_000n,
+      nowNs: () => BigInt(holder.runtime?.clock() ?? 0) * 1_000_000n,
       onError: (builtin, error) => {
         const runtime = holder.runtime;
         if (!runtime) return;
@@ -128,11 +130,17 @@ export class PolicyRuntime {
     return this.evalJson(json, id);
   }
 
-  /** The entrypoint's id; starts an evaluation (its clock reading, no built-in errors yet). */
+  /** The clock reading of the evaluation in progress (read once, when a built-in first asks), in ms. */
+  private clock(): number {
+    if (this.nowMs === NOT_READ) this.nowMs = this.now().getTime();
+    return this.nowMs;
+  }
+
+  /** The entrypoint's id; starts an evaluation (no clock reading, no built-in errors yet). */
   private prepare(entrypoint: string): number {
     const id = this.entrypointIds.get(entrypoint);
     if (id === undefined) throw new Error(`unknown entrypoint ${JSON.stringify(entrypoint)}`);
-    this.nowMs = this.now().getTime();
+    this.nowMs = NOT_READ;
     this.builtinErrors = NO_ERRORS;
     return id;
   }
@@ -141,6 +149,8 @@ export class PolicyRuntime {
    * `opa_eval`, the ABI's single call, as opa-wasm's `evaluate` makes it, without its per-call
    * buffers: the input's JSON is written straight into the instance's memory above the data
    * (the heap is reset there on every call), and the result is read up to its NUL in place.
+   * ASCII text (nearly every input and result) is copied by a loop rather than through Buffer's
+   * native UTF-8 calls, which cost more than the copy for a few hundred bytes.
    */
   private evalJson(json: string, entrypoint: number): unknown[] {
     const { mem, dataAddr } = this.policy;
@@ -150,12 +160,11 @@ export class PolicyRuntime {
     const room = dataHeapPtr + json.length * 3 - mem.buffer.byteLength;
     if (room > 0) mem.grow(Math.ceil(room / WASM_PAGE_BYTES));
     const view = this.memory(mem);
-    const length = json.length === 0 ? 0 : view.write(json, dataHeapPtr, 'utf8');
+    const length = writeJson(view, json, dataHeapPtr);
     const inputAddr = length === 0 ? 0 : dataHeapPtr;
     const result = exports.opa_eval(0, entrypoint, dataAddr, inputAddr, length, dataHeapPtr + length, 0);
     // The evaluation may have grown the memory.
-    const out = this.memory(mem);
-    return JSON.parse(out.toString('utf8', result, out.indexOf(0, result))) as unknown[];
+    return JSON.parse(readJson(this.memory(mem), result)) as unknown[];
   }
 
   private memory(mem: { readonly buffer: ArrayBuffer }): Buffer {
@@ -227,6 +236,28 @@ export class PolicyRuntime {
       durationMicros: Math.round((performance.now() - started) * 1000),
     };
   }
+}
+
+/** Writes `json` at `at` as UTF-8; returns its length in bytes. */
+function writeJson(view: Buffer, json: string, at: number): number {
+  const n = json.length;
+  for (let i = 0; i < n; i++) {
+    const unit = json.charCodeAt(i);
+    if (unit > 0x7f) return view.write(json, at, 'utf8');
+    view[at + i] = unit;
+  }
+  return n;
+}
+
+/** The NUL-terminated UTF-8 text at `at`. */
+function readJson(view: Buffer, at: number): string {
+  let text = '';
+  let i = at;
+  for (let byte = view[i]; byte !== 0; byte = view[++i]) {
+    if (byte > 0x7f || i - at >= 256) return view.toString('utf8', at, view.indexOf(0, at));
+    text += String.fromCharCode(byte);
+  }
+  return text;
 }
 
 function describe(error: unknown): string {
