@@ -220,13 +220,13 @@ describe('PolicyAuthorizer (in-process, wasm)', () => {
     assert.equal(authz.authorize(request(OTHER)).allowed, false);
   });
 
-  it('keeps decisions by module input: a request differing only in what no policy reads reuses one; a new bundle starts afresh', async () => {
+  it('keeps decisions by request key: a request differing only in what no policy reads reuses one; a new bundle starts afresh', async () => {
     const logged: DecisionLogEntry[] = [];
     const authz = authorizer(logged);
     await authz.install(parseBundle(bundleDoc('c1', { policies: [ALLOW_CLIENT_GET, DENY_BLOCK_HEADER] })));
     const cache = () => authz.status().decisionCache;
     // Another path, another unread header: the module reads neither (methods, principals and
-    // x-block only), so all three are one input. Kept on its second sighting, hit on the third.
+    // x-block only), so all three have one key. Kept on its second sighting, hit on the third.
     for (const [path, other] of [
       ['/items', 'a'],
       ['/elsewhere', 'b'],
