@@ -20,7 +20,7 @@ const PROXY_ADMIN = 'proxy-policy-e2e-sidecar-admin-token-01234';
 const SPIFFE = (sa: string) => `spiffe://cluster.local/ns/default/sa/${sa}`;
 const proxyAuth = { authorization: `Bearer ${PROXY_ADMIN}` };
 
-/** Istio's pattern: only the client service account, only GET, on the server workload. */
+/** Istio's pattern: only the client service account, only GET (nothing under /forbidden/), on the server workload. */
 const SERVER_GET_FROM_CLIENT = `apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
 metadata: {name: server-get, namespace: default}
@@ -35,6 +35,7 @@ spec:
     to:
     - operation:
         methods: ["GET"]
+        notPaths: ["/forbidden/*"]
 `;
 
 interface Sidecar {
@@ -206,9 +207,11 @@ describe('AuthorizationPolicy enforced in the proxy, from a policy-service bundl
       format: string;
       revision: string;
       labels: unknown;
-      istio: { policies: string[]; attributes: string[] };
+      istio: { policies: string[]; attributes: string[]; matchers: { attributes: Record<string, unknown> } };
     };
     assert.equal(first.headers.get('etag'), `"${bundle.revision}"`);
+    // The tests the module applies, by value: what the sidecar keys kept decisions by.
+    assert.deepEqual(bundle.istio.matchers.attributes['request.method'], [{ kind: 'exact', value: 'GET' }]);
     assert.equal(bundle.format, 'bowline.authz-bundle/v3');
     assert.deepEqual(bundle.istio.policies, ['default/server-get']);
     // The namespace's module checks each policy's selector, so its input carries the labels.
@@ -276,6 +279,24 @@ describe('AuthorizationPolicy enforced in the proxy, from a policy-service bundl
         'm',
       ),
     );
+  });
+
+  it('keeps one decision for requests the policies cannot tell apart (paths outside /forbidden/)', async () => {
+    const hits = async () => {
+      const dump = (await (await fetch(`${server.admin}/config_dump`, { headers: proxyAuth })).json()) as {
+        bowline: { extra: { policy: { enforcing: { decisionCache: { hits: number } } } } };
+      };
+      return dump.bowline.extra.policy.enforcing.decisionCache.hits;
+    };
+    const before = await hits();
+    for (const path of ['/kept/1', '/kept/2?x=1', '/kept/3', '/kept/4']) {
+      assert.equal((await curl(client.outbound, 'server:8080', path)).status, 200);
+    }
+    // Every path passes the same test (not under /forbidden/): one key, kept from its second
+    // sighting, so at least the last two are hits whatever came before.
+    assert.ok((await hits()) - before >= 2);
+    assert.equal((await curl(client.outbound, 'server:8080', '/forbidden/1')).status, 403);
+    assert.equal((await curl(client.outbound, 'server:8080', '/forbidden/1')).status, 403, 'kept or not');
   });
 
   it('fails closed on a sidecar that never loaded a bundle', async () => {

@@ -119,8 +119,10 @@ const REQUEST: AuthorizationRequest = {
 
 /**
  * Requests the decision cache has not seen: the same request on distinct paths (`/items/<n>`,
- * which the policies read), more of them than the cache keeps, taken in turn. Made up front so
- * that timing them allocates nothing more than REQUEST does.
+ * which the policies read), more of them than the cache keeps, taken in turn; keyed by request
+ * (a bundle without matchers) each is evaluated, keyed by matchers they all pass the same tests
+ * (`prefix: /items`) and share one kept decision. Made up front so that timing them allocates
+ * nothing more than REQUEST does.
  */
 const FRESH: AuthorizationRequest[] = Array.from({ length: 3 * DECISION_CACHE_ENTRIES }, (_, n) => ({
   ...REQUEST,
@@ -186,6 +188,8 @@ async function authorizer(
   labels: Record<string, string> | null,
   rego: Buffer | null,
   cacheEntries?: number,
+  /** Whether the bundle lists its matchers (as the policy service's do): decisions kept by matcherKey, else requestKey. */
+  matchers = true,
 ): Promise<PolicyAuthorizer> {
   const authz = new PolicyAuthorizer({
     local: LOCAL,
@@ -207,6 +211,7 @@ async function authorizer(
         headers: generated.headers,
         attributes: generated.attributes,
         outcomes: generated.outcomes,
+        ...(matchers ? { matchers: generated.matchers } : {}),
         version: 1,
         policies: list.map((p) => p.id),
       },
@@ -250,10 +255,12 @@ async function main(): Promise<void> {
     compile(whole.rego, whole.entrypoint, true),
     compile(REGO, 'envoy/authz/allow'),
   ]);
-  const only = await authorizer(selected, istio, generated, LOCAL.labels, null);
+  // Without matchers, requests on distinct paths have distinct keys: each is evaluated.
+  const only = await authorizer(selected, istio, generated, LOCAL.labels, null, undefined, false);
+  const classes = await authorizer(selected, istio, generated, LOCAL.labels, null);
   const uncached = await authorizer(selected, istio, generated, LOCAL.labels, null, 0);
-  const onlyWhole = await authorizer(all, istioWhole, whole, null, null);
-  const withRego = await authorizer(selected, istio, generated, LOCAL.labels, rego);
+  const onlyWhole = await authorizer(all, istioWhole, whole, null, null, undefined, false);
+  const withRego = await authorizer(selected, istio, generated, LOCAL.labels, rego, undefined, false);
   const n = `${selected.length} of ${all.length}`;
   // Where one decision's time goes: each step alone, on the same request.
   const input = requestInput(REQUEST, LOCAL);
@@ -265,8 +272,9 @@ async function main(): Promise<void> {
       [`authorize(), ${n} AuthorizationPolicies (workload)`, () => only.authorize(nextFresh())],
       [`authorize(), ${all.length} (namespace bundle, no labels)`, () => onlyWhole.authorize(nextFresh())],
       [`authorize(), ${n} AuthorizationPolicies + Rego`, () => withRego.authorize(nextFresh())],
-      [`authorize(), ${n}, a decision kept (cache hit)`, () => only.authorize(REQUEST)],
+      [`authorize(), ${n}, a decision kept (cache hit)`, () => classes.authorize(REQUEST)],
       [`authorize(), ${n}, cache off (PROXY_AUTHZ_CACHE_ENTRIES=0)`, () => uncached.authorize(nextFresh())],
+      [`authorize(), ${n}, /items/<n> kept by matcher key`, () => classes.authorize(nextFresh())],
       ['  requestInput (opa-envoy input document)', () => requestInput(REQUEST, LOCAL)],
       ['  istioAttributes (the module input, from it)', () => istioAttributes(input, generated.headers)],
       [
@@ -279,8 +287,8 @@ async function main(): Promise<void> {
     iterations,
     rounds,
   );
-  const results = timed.slice(0, 5);
-  const steps = timed.slice(5);
+  const results = timed.slice(0, 6);
+  const steps = timed.slice(6);
   const opa = await opaBaseline(generated.rego, attributes);
   const fmt = (n: number) => `${n.toFixed(1)} µs`;
   const line = ([label, p]: [string, Summary]) =>

@@ -30,6 +30,15 @@ export {
   type HttpRequestDescription,
   type WorkloadIdentity,
 } from './input';
+export {
+  keyPart,
+  matcherHolds,
+  matcherKey,
+  matcherKeyPlan,
+  type IstioMatcher,
+  type IstioMatchers,
+  type KeyedValue,
+} from './istio-matchers';
 export { checkRequestAttributes, checkRequestToInput, protoStructToJson } from './check-request';
 export { createHostBuiltins, HOST_BUILTINS, type BuiltinContext } from './builtins';
 export {

@@ -143,4 +143,38 @@ describe('generateIstioAuthz', () => {
     assert.equal(decide(request({ 'request.headers': headers })).allowed, true);
     assert.equal(decide(request({ 'request.headers': { ...headers, b: '' } })).allowed, false);
   });
+  it('lists every test a condition applies, by attribute and header (what a proxy may key kept decisions by)', () => {
+    const rule = {
+      from: [{ source: { principals: ['*/sa/client'], ipBlocks: ['10.0.0.0/8'] } }],
+      to: [{ operation: { methods: ['GET', 'HEAD'], paths: ['/items/*', '/health'], notPaths: ['*.secret'] } }],
+      when: [
+        { key: 'request.headers[X-Tenant]', values: ['acme', '*'] },
+        { key: 'request.auth.claims[iss]', values: ['x'] },
+      ],
+    };
+    const generated = generateIstioAuthz([policy('p', { action: 'ALLOW', rules: [rule, rule] })], { compact: true });
+    assert.deepEqual(generated.matchers, {
+      attributes: {
+        'source.principal': [{ kind: 'suffix', value: '/sa/client' }],
+        'source.ip': [{ kind: 'cidr', value: '10.0.0.0/8' }],
+        'request.method': [
+          { kind: 'exact', value: 'GET' },
+          { kind: 'exact', value: 'HEAD' },
+        ],
+        'request.path': [
+          { kind: 'prefix', value: '/items/' },
+          { kind: 'exact', value: '/health' },
+          { kind: 'suffix', value: '.secret' },
+        ],
+      },
+      headers: {
+        'x-tenant': [
+          { kind: 'exact', value: 'acme' },
+          { kind: 'presence', value: '' },
+        ],
+      },
+    });
+    // Claims are lists read through `strings()`: no tests listed, so a proxy keys them by value.
+    assert.ok(generated.attributes.includes('request.auth.claims'));
+  });
 });

@@ -1,4 +1,4 @@
-import type { IstioOutcome } from '#libs/policy-runtime';
+import type { IstioMatchers, IstioOutcome } from '#libs/policy-runtime';
 import { ISTIO_AUTHZ_ENTRYPOINT } from './istio-authz.rego';
 import type { Condition, Matcher, NormalPolicy, NormalRule } from './normalise';
 
@@ -36,6 +36,11 @@ export interface GeneratedAuthzModule {
   attributes: string[];
   /** With `compact`: the outcome table its decisions index; otherwise empty. */
   outcomes: IstioOutcome[];
+  /**
+   * Every test a condition applies, by attribute and by header: the module reads a value only
+   * through these (scope attributes and list attributes apart, which have none listed).
+   */
+  matchers: IstioMatchers;
 }
 
 /**
@@ -80,6 +85,7 @@ class Emitter {
   readonly lines: string[] = [];
   readonly headers = new Set<string>();
   readonly attributes = new Set<string>();
+  readonly matchers: IstioMatchers = { attributes: {}, headers: {} };
 
   constructor(readonly scoped: boolean) {}
 
@@ -109,6 +115,7 @@ class Emitter {
       return [`${not}${name}`];
     }
     if (c.attr === 'request.headers') this.headers.add(c.param[0]);
+    this.test(c);
     const value =
       c.attr === 'request.headers' ? `input["request.headers"][${literal(c.param[0])}]` : `input[${literal(c.attr)}]`;
     const exact = c.values.filter((m) => m.kind === 'exact').map((m) => m.value);
@@ -127,6 +134,17 @@ class Emitter {
       tests.map((test) => [test]),
     );
     return [`${not}${name}`];
+  }
+
+  /** Lists the matchers of a condition on one string value (what `condition` compares it with). */
+  private test(c: Condition): void {
+    const byName = c.attr === 'request.headers' ? this.matchers.headers : this.matchers.attributes;
+    const name = c.attr === 'request.headers' ? c.param[0] : c.attr;
+    const listed = (byName[name] ??= []);
+    for (const m of c.values) {
+      const value = m.value.replace(/\p{Surrogate}/gu, '\uFFFD');
+      if (!listed.some((l) => l.kind === m.kind && l.value === value)) listed.push({ kind: m.kind, value });
+    }
   }
 
   /** `from` / `to`: any clause whose conditions all hold; none given: no constraint. */
@@ -377,5 +395,6 @@ export function generateIstioAuthz(policies: NormalPolicy[], options: AuthzCodeg
     headers: [...emit.headers].sort(),
     attributes: [...emit.attributes].sort(),
     outcomes: values.outcomes,
+    matchers: emit.matchers,
   };
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
-import type { IstioOutcome } from '#libs/policy-runtime';
+import type { IstioMatchers, IstioOutcome } from '#libs/policy-runtime';
 import { POLICY_COMPILER, type PolicyCompiler } from '../compiler/policy-compiler';
 import { type AuthzCodegenOptions, generateIstioAuthz } from './istio-authz.codegen';
 import type { NormalPolicy } from './normalise';
@@ -21,6 +21,7 @@ export interface CompiledAuthzModule {
   headers: string[];
   attributes: string[];
   outcomes: IstioOutcome[];
+  matchers: IstioMatchers;
   opaVersion: string;
   capabilitiesSha256: string;
 }
@@ -57,6 +58,7 @@ export class IstioAuthzCompiler {
         headers: generated.headers,
         attributes: generated.attributes,
         outcomes: generated.outcomes,
+        matchers: generated.matchers,
         opaVersion: compiled.opaVersion,
         capabilitiesSha256: compiled.capabilitiesSha256,
       }));

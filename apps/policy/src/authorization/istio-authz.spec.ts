@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { Logger } from '@nestjs/common';
-import { expandIstioDecision, istioAttributes, PolicyRuntime } from '#libs/policy-runtime';
+import {
+  expandIstioDecision,
+  istioAttributes,
+  type IstioAttributes,
+  type KeyedValue,
+  matcherKey,
+  matcherKeyPlan,
+  PolicyRuntime,
+} from '#libs/policy-runtime';
 import { toolPath } from '#libs/testing';
 import { OpaCliCompiler } from '../compiler/opa-cli.compiler';
 import type { PolicyConfig } from '../config';
@@ -15,6 +23,28 @@ import { normalisePolicy } from './normalise';
 
 type Spec = Record<string, unknown>;
 const SLEEP = 'spiffe://cluster.local/ns/default/sa/sleep';
+
+/**
+ * The input, and inputs differing from it in one value a module tests: that value replaced by
+ * each matcher's own value, by it with a character added before or after or taken off the end,
+ * by "" and by an unrelated value. Many share a matcher key with the input or with each other.
+ */
+function* siblings(input: IstioAttributes, plan: readonly KeyedValue[]): Generator<IstioAttributes> {
+  yield input;
+  for (const { attribute, header, tests } of plan) {
+    if (tests === null) continue;
+    const values = new Set([
+      '',
+      'zz',
+      ...tests.flatMap((t) => [t.value, `${t.value}x`, `x${t.value}`, t.value.slice(0, -1)]),
+    ]);
+    for (const value of values) {
+      yield header === undefined
+        ? { ...input, [attribute!]: value }
+        : { ...input, 'request.headers': { ...input['request.headers'], [header]: value } };
+    }
+  }
+}
 
 /**
  * Each case twice, on the wasm runtime: the module generated for its policies (what the service
@@ -100,6 +130,16 @@ describe('Istio authorization semantics (generated module against the reference,
         withoutApplicable,
         `${what} decides as the reference does, on the attributes it names`,
       );
+      // A proxy keeps one decision per matcher key: inputs with the same key must decide alike.
+      const plan = matcherKeyPlan(bundled.attributes, bundled.headers, bundled.matchers);
+      const byKey = new Map<string, string>();
+      for (const variant of siblings(proxyInput as IstioAttributes, plan)) {
+        const decided = JSON.stringify(proxy.evaluateValue(variant).result);
+        const key = matcherKey(variant, plan);
+        const before = byKey.get(key) ?? decided;
+        byKey.set(key, before);
+        assert.equal(decided, before, `${what}: inputs with matcher key ${key} decide alike`);
+      }
     }
     return evaluation.result as AuthorizationDecision;
   }

@@ -1,4 +1,4 @@
-import type { IstioOutcome } from '#libs/policy-runtime';
+import type { IstioMatchers, IstioOutcome } from '#libs/policy-runtime';
 
 /**
  * The authorization bundle a proxy enforces, as `GET /v1/bundles/authz` serves it (JSON,
@@ -48,6 +48,12 @@ export interface IstioBundlePart extends BundleModule {
   attributes: string[];
   /** The verdicts the module's compact decision indexes. */
   outcomes: IstioOutcome[];
+  /**
+   * The tests the module applies to each attribute and header it reads (exact, prefix, suffix,
+   * presence, CIDR): a proxy may keep one decision for requests whose values pass the same
+   * tests. Added within v3: a proxy that does not know it ignores it.
+   */
+  matchers: IstioMatchers;
 }
 
 /** The Rego policy part: the active revision of one policy. */

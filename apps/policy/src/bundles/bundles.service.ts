@@ -109,6 +109,7 @@ export class BundlesService implements OnModuleInit, OnApplicationBootstrap, OnM
         headers: istio.headers,
         attributes: istio.attributes,
         outcomes: istio.outcomes,
+        matchers: istio.matchers,
         version: set.version,
         policies: policies.map((p) => p.id),
       },
@@ -254,7 +255,7 @@ function bundleRevision(
   policy: RegoBundlePart | null,
 ): string {
   const hash = createHash('sha256');
-  const described = JSON.stringify([labels, istio.headers, istio.attributes, istio.outcomes]);
+  const described = JSON.stringify([labels, istio.headers, istio.attributes, istio.outcomes, istio.matchers]);
   hash.update(`${BUNDLE_FORMAT}\n${namespace}\n${istio.wasmSha256}\n${described}\n`);
   if (policy) hash.update(`${policy.name}\n${policy.revision}\n${policy.wasmSha256}\n${JSON.stringify(policy.data)}`);
   return hash.digest('hex').slice(0, 32);

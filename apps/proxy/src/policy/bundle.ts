@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { IstioOutcome } from '#libs/policy-runtime';
+import type { IstioMatcher, IstioMatchers, IstioOutcome } from '#libs/policy-runtime';
 
 /**
  * The authorization bundle as the policy service serves it (`GET /v1/bundles/authz`, format
@@ -35,6 +35,8 @@ export interface AuthzBundle {
     headers: string[];
     attributes: string[];
     outcomes: IstioOutcome[];
+    /** The tests the module applies to each value it reads; null when the bundle does not list them. */
+    matchers: IstioMatchers | null;
   };
   policy: (BundleModule & { name: string; revision: number }) | null;
 }
@@ -63,6 +65,23 @@ const isOutcomes = (v: unknown): v is IstioOutcome[] =>
       typeof o.reason === 'string' &&
       (o.policy === null || typeof o.policy === 'string'),
   );
+
+const MATCHER_KINDS = new Set(['exact', 'prefix', 'suffix', 'presence', 'cidr']);
+const isMatcherList = (v: unknown): v is IstioMatcher[] =>
+  Array.isArray(v) && v.every((m) => isObject(m) && MATCHER_KINDS.has(m.kind as string) && typeof m.value === 'string');
+const isMatcherTable = (v: unknown): v is Record<string, IstioMatcher[]> =>
+  isObject(v) && Object.values(v).every(isMatcherList);
+
+/** `istio.matchers`, when the bundle has it (a policy service before it did not send it). */
+function parseMatchers(istio: Json): IstioMatchers | null {
+  if (istio.matchers === undefined) return null;
+  const matchers = field(istio, 'matchers', isObject, 'bundle.istio', 'an object');
+  const what = 'an object of [{kind, value}] lists';
+  return {
+    attributes: field(matchers, 'attributes', isMatcherTable, 'bundle.istio.matchers', what),
+    headers: field(matchers, 'headers', isMatcherTable, 'bundle.istio.matchers', what),
+  };
+}
 
 function parseModule(doc: unknown, at: string): BundleModule {
   if (!isObject(doc)) throw new BundleFormatError(`${at}: must be an object`);
@@ -99,6 +118,7 @@ export function parseBundle(body: unknown): AuthzBundle {
       headers: field(istio, 'headers', isStrings, 'bundle.istio', 'an array of header names'),
       attributes: field(istio, 'attributes', isStrings, 'bundle.istio', 'an array of attribute names'),
       outcomes: field(istio, 'outcomes', isOutcomes, 'bundle.istio', 'an array of {allowed, reason, policy}'),
+      matchers: parseMatchers(istio),
     },
     policy:
       policy === null

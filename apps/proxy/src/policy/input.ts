@@ -1,6 +1,7 @@
 import {
   buildInput,
   type IstioAttributes,
+  keyPart,
   normaliseRequestPath,
   parsePathAndQuery,
   socketAddress,
@@ -150,11 +151,6 @@ export function requestAttributes(
   if (selected['destination.namespace']) out['destination.namespace'] = local.namespace;
   if (selected['destination.labels']) out['destination.labels'] = local.labels;
   return out;
-}
-
-/** One part of a request key: its length, then the text (`-` for none), so no two sequences of parts read alike. */
-function keyPart(value: string | undefined): string {
-  return value === undefined ? '-' : `${value.length}:${value}`;
 }
 
 /**

@@ -5,7 +5,11 @@ import {
   expandIstioDecision,
   type HeaderEntry,
   InputError,
+  type IstioAttributes,
   istioAttributes,
+  type KeyedValue,
+  matcherKey,
+  matcherKeyPlan,
   type IstioDecision,
   type IstioOutcome,
   PolicyRuntime,
@@ -43,8 +47,10 @@ interface LoadedBundle {
     /** What its compact decisions index. */
     outcomes: IstioOutcome[];
     version: number;
-    /** Decisions by request key (see requestKey): this bundle's only, so a swap leaves them behind. */
+    /** Decisions by key (matcherKey, or requestKey): this bundle's only, so a swap leaves them behind. */
     cache: DecisionCache<IstioOutcomeOf>;
+    /** What matcherKey reads; null when the bundle lists no matchers. */
+    plan: KeyedValue[] | null;
   };
   rego: { runtime: PolicyRuntime; entrypoint: string; name: string; revision: number } | null;
   loadedAt: Date;
@@ -151,6 +157,9 @@ export class PolicyAuthorizer implements InboundAuthorizer, AuthorizationProbe {
         outcomes: bundle.istio.outcomes,
         version: bundle.istio.version,
         cache: new DecisionCache(this.options.cacheEntries ?? DECISION_CACHE_ENTRIES),
+        plan: bundle.istio.matchers
+          ? matcherKeyPlan(bundle.istio.attributes, bundle.istio.headers, bundle.istio.matchers)
+          : null,
       },
       rego:
         rego && bundle.policy
@@ -233,26 +242,33 @@ export class PolicyAuthorizer implements InboundAuthorizer, AuthorizationProbe {
   }
 
   /**
-   * The Istio module's decision for `request`: kept from an earlier request with the same
-   * request key (the fields its module input comes from), or evaluated on the module input
-   * (and offered to the cache when it succeeded). A kept decision costs the key alone.
+   * The Istio module's decision for `request`: kept from an earlier request with the same key,
+   * or evaluated on the module input (and offered to the cache when it succeeded). The key is
+   * the outcomes of the tests the module applies to each value (`matcherKey`) when the bundle
+   * lists them, so requests differing only where no test tells them apart share a decision;
+   * otherwise the request fields the input comes from (`requestKey`).
    */
   private istioDecision(
     bundle: LoadedBundle,
     request: AuthorizationRequest,
     input: Record<string, unknown> | undefined,
   ): IstioOutcomeOf {
-    const { cache, headers, selection } = bundle.istio;
-    const key = cache.capacity > 0 ? requestKey(request, headers, selection) : undefined;
-    const kept = key === undefined ? undefined : cache.get(key);
-    if (kept) {
-      this.cacheHits += 1;
-      return kept;
+    const { cache, headers, selection, plan } = bundle.istio;
+    let attributes: IstioAttributes | undefined;
+    let key: string | undefined;
+    if (cache.capacity > 0) {
+      if (plan) {
+        attributes = this.moduleInput(bundle, request, input);
+        key = matcherKey(attributes, plan);
+      } else key = requestKey(request, headers, selection);
+      const kept = cache.get(key);
+      if (kept) {
+        this.cacheHits += 1;
+        return kept;
+      }
     }
     this.cacheMisses += 1;
-    const attributes = input
-      ? istioAttributes(input, headers)
-      : requestAttributes(request, this.options.local, headers, selection);
+    attributes ??= this.moduleInput(bundle, request, input);
     const istio = bundle.istio.runtime.evaluateValueJson(JSON.stringify(attributes), bundle.istio.entrypoint);
     const decision = istio.error ? undefined : expandIstioDecision(istio.result, bundle.istio.outcomes);
     const verdict = istioVerdict(decision, istio);
@@ -260,6 +276,16 @@ export class PolicyAuthorizer implements InboundAuthorizer, AuthorizationProbe {
       cache.offer(key, Object.freeze({ decision, verdict: Object.freeze(verdict), evalMicros: 0 }));
     }
     return { decision, verdict, evalMicros: istio.durationMicros };
+  }
+
+  /** The Istio module's input: from the input document when one was built (a Rego policy), else straight from the request. */
+  private moduleInput(
+    bundle: LoadedBundle,
+    request: AuthorizationRequest,
+    input: Record<string, unknown> | undefined,
+  ): IstioAttributes {
+    const { headers, selection } = bundle.istio;
+    return input ? istioAttributes(input, headers) : requestAttributes(request, this.options.local, headers, selection);
   }
 
   private log(

@@ -84,9 +84,21 @@ const DENY_BLOCK_HEADER = normalisePolicy(
   'istio-system',
 ).policy!;
 
+/** ALLOW any GET under /items/ (a prefix: every item's path passes the same tests). */
+const ALLOW_ITEMS = normalisePolicy(
+  {
+    namespace: 'default',
+    name: 'items',
+    annotations: {},
+    resourceVersion: 1,
+    spec: { action: 'ALLOW', rules: [{ to: [{ operation: { methods: ['GET'], paths: ['/items/*'] } }] }] },
+  },
+  'istio-system',
+).policy!;
+
 /** The generated modules of the policy sets the tests use, compiled before they run. */
 const istioModules = new Map<string, { wasm: Buffer; generated: GeneratedAuthzModule }>();
-const SETS: NormalPolicy[][] = [[ALLOW_CLIENT_GET], [], [ALLOW_CLIENT_GET, DENY_BLOCK_HEADER]];
+const SETS: NormalPolicy[][] = [[ALLOW_CLIENT_GET], [], [ALLOW_CLIENT_GET, DENY_BLOCK_HEADER], [ALLOW_ITEMS]];
 const setKey = (policies: NormalPolicy[], scoped = true) => `${scoped}:${policies.map((p) => p.id).join(',')}`;
 let envoyWasm: Buffer;
 
@@ -96,7 +108,14 @@ let envoyWasm: Buffer;
  */
 function bundleDoc(
   revision: string,
-  options: { policies?: NormalPolicy[]; rego?: boolean; wasm?: Buffer; labels?: Record<string, string> } = {},
+  options: {
+    policies?: NormalPolicy[];
+    rego?: boolean;
+    wasm?: Buffer;
+    labels?: Record<string, string>;
+    /** false: no `istio.matchers`, as a policy service from before them sends. */
+    matchers?: boolean;
+  } = {},
 ) {
   const module = (wasm: Buffer) => ({
     wasm: wasm.toString('base64'),
@@ -117,6 +136,7 @@ function bundleDoc(
       headers: istio.generated.headers,
       attributes: istio.generated.attributes,
       outcomes: istio.generated.outcomes,
+      ...(options.matchers === false ? {} : { matchers: istio.generated.matchers }),
       version: 7,
       policies: policies.map((p) => p.id),
     },
@@ -254,6 +274,30 @@ describe('PolicyAuthorizer (in-process, wasm)', () => {
     }
   });
 
+  it('keeps one decision for requests whose values pass the same tests (every path under a prefix), and per request without matchers', async () => {
+    const authz = authorizer();
+    const cache = () => authz.status().decisionCache;
+    const get = (path: string, method = 'GET') => authz.authorize({ ...request(CLIENT, method), path }).allowed;
+    await authz.install(parseBundle(bundleDoc('m1', { policies: [ALLOW_ITEMS] })));
+    for (const n of [1, 2, 3, 4, 5]) assert.equal(get(`/items/${n}?page=${n}`), true);
+    assert.deepEqual(cache(), { entries: 1, hits: 3, misses: 2 }, 'one entry for every item');
+    // What the tests tell apart is decided apart, kept or not.
+    for (let i = 0; i < 3; i++) {
+      assert.equal(get('/items'), false);
+      assert.equal(get('/other/1'), false);
+      assert.equal(get('/items/9', 'POST'), false);
+    }
+    assert.equal(get('/items/10'), true);
+    // `/items` and `/other/1` fail the same test: one entry for both, one for POST.
+    assert.equal(cache().entries, 3);
+    // A bundle without matchers (an older policy service): kept by request, so items differ.
+    await authz.install(parseBundle(bundleDoc('m2', { policies: [ALLOW_ITEMS], matchers: false })));
+    for (const n of [1, 2, 3, 4]) assert.equal(get(`/items/${n}`), true);
+    assert.equal(cache().entries, 0);
+    for (let i = 0; i < 3; i++) assert.equal(get('/items/1'), true);
+    assert.equal(cache().entries, 1);
+  });
+
   it('denies when the module answers outside its outcome table (fail closed)', async () => {
     const authz = authorizer();
     const doc = bundleDoc('t1');
@@ -354,6 +398,19 @@ describe('PolicyAuthorizer (in-process, wasm)', () => {
     assert.throws(() => parseBundle(doc), BundleFormatError);
     // v1 carried a generic module for the opa-envoy input: this proxy would misread it.
     assert.throws(() => parseBundle({ ...bundleDoc('v1'), format: 'bowline.authz-bundle/v1' }), /bundle\.format/);
+    // Matchers the proxy cannot read would key decisions wrongly: the bundle is refused.
+    const matchers = (value: unknown) => {
+      const bad = bundleDoc('m');
+      return () => parseBundle({ ...bad, istio: { ...bad.istio, matchers: value } });
+    };
+    const regex = { attributes: { 'request.path': [{ kind: 'regex', value: '.*' }] }, headers: {} };
+    assert.throws(
+      matchers(regex),
+      /bundle\.istio\.matchers\.attributes: must be an object of \[\{kind, value\}\] lists/,
+    );
+    assert.throws(matchers({ attributes: {} }), /bundle\.istio\.matchers\.headers/);
+    assert.throws(matchers([]), /bundle\.istio\.matchers: must be an object/);
+    assert.equal(parseBundle(bundleDoc('m', { matchers: false })).istio.matchers, null);
     const authz = authorizer();
     await assert.rejects(authz.install(parseBundle(bundleDoc('bad', { wasm: Buffer.from('not wasm') }))));
     assert.equal(authz.ready, false);
