@@ -1,9 +1,10 @@
 /**
- * Decisions of one bundle's Istio module, kept by request key (`requestKey`: the request fields
- * its module input comes from). The module is a pure function of its input (generated Rego
- * reads only `input`: no clock, no data, no randomness), and requests with the same key have
- * the same input, so a kept decision is exactly what evaluating again would give; the key holds
- * only the fields the bundle's policies read, so requests that differ elsewhere share an entry.
+ * Decisions of one bundle's Istio module, by key (PolicyAuthorizer keeps each under the request
+ * fields its module input comes from, `requestKey`, and under the outcomes of the tests the
+ * module applies to those values, `matcherKey`). The module is a pure function of its input
+ * (generated Rego reads only `input`: no clock, no data, no randomness), and requests with the
+ * same key of either kind get the same decision, so a kept decision is exactly what evaluating
+ * again would give; requests that differ only where no policy looks share an entry.
  *
  * A key is kept on its second sighting: a doorkeeper table of key hashes remembers the first.
  * Requests seen once (a path with an id in it, say) then cost a hash, never an entry that the

@@ -47,7 +47,7 @@ interface LoadedBundle {
     /** What its compact decisions index. */
     outcomes: IstioOutcome[];
     version: number;
-    /** Decisions by key (matcherKey, or requestKey): this bundle's only, so a swap leaves them behind. */
+    /** Decisions by request key and by matcher key (see istioDecision): this bundle's only, so a swap leaves them behind. */
     cache: DecisionCache<IstioOutcomeOf>;
     /** What matcherKey reads; null when the bundle lists no matchers. */
     plan: KeyedValue[] | null;
@@ -242,11 +242,13 @@ export class PolicyAuthorizer implements InboundAuthorizer, AuthorizationProbe {
   }
 
   /**
-   * The Istio module's decision for `request`: kept from an earlier request with the same key,
-   * or evaluated on the module input (and offered to the cache when it succeeded). The key is
-   * the outcomes of the tests the module applies to each value (`matcherKey`) when the bundle
-   * lists them, so requests differing only where no test tells them apart share a decision;
-   * otherwise the request fields the input comes from (`requestKey`).
+   * The Istio module's decision for `request`: kept, or evaluated on the module input (and
+   * offered to the cache when it succeeded). Kept decisions are found by two keys in one cache:
+   * the request fields the module input comes from (`requestKey`, `r` + key: cheap, for a
+   * request seen before), then, when the bundle lists its matchers, the outcomes of the tests
+   * the module applies to each value (`matcherKey`, `m` + key: requests differing only where no
+   * test tells them apart share it). A decision found by its class is also offered under the
+   * request's own key, so a request seen again costs the cheap key alone.
    */
   private istioDecision(
     bundle: LoadedBundle,
@@ -255,16 +257,24 @@ export class PolicyAuthorizer implements InboundAuthorizer, AuthorizationProbe {
   ): IstioOutcomeOf {
     const { cache, headers, selection, plan } = bundle.istio;
     let attributes: IstioAttributes | undefined;
-    let key: string | undefined;
+    let exact: string | undefined;
+    let byClass: string | undefined;
     if (cache.capacity > 0) {
-      if (plan) {
-        attributes = this.moduleInput(bundle, request, input);
-        key = matcherKey(attributes, plan);
-      } else key = requestKey(request, headers, selection);
-      const kept = cache.get(key);
+      exact = `r${requestKey(request, headers, selection)}`;
+      const kept = cache.get(exact);
       if (kept) {
         this.cacheHits += 1;
         return kept;
+      }
+      if (plan) {
+        attributes = this.moduleInput(bundle, request, input);
+        byClass = `m${matcherKey(attributes, plan)}`;
+        const keptForClass = cache.get(byClass);
+        if (keptForClass) {
+          this.cacheHits += 1;
+          cache.offer(exact, keptForClass);
+          return keptForClass;
+        }
       }
     }
     this.cacheMisses += 1;
@@ -272,8 +282,10 @@ export class PolicyAuthorizer implements InboundAuthorizer, AuthorizationProbe {
     const istio = bundle.istio.runtime.evaluateValueJson(JSON.stringify(attributes), bundle.istio.entrypoint);
     const decision = istio.error ? undefined : expandIstioDecision(istio.result, bundle.istio.outcomes);
     const verdict = istioVerdict(decision, istio);
-    if (key !== undefined && decision && istio.builtinErrors.length === 0) {
-      cache.offer(key, Object.freeze({ decision, verdict: Object.freeze(verdict), evalMicros: 0 }));
+    if (exact !== undefined && decision && istio.builtinErrors.length === 0) {
+      const kept = Object.freeze({ decision, verdict: Object.freeze(verdict), evalMicros: 0 });
+      if (byClass !== undefined) cache.offer(byClass, kept);
+      cache.offer(exact, kept);
     }
     return { decision, verdict, evalMicros: istio.durationMicros };
   }
