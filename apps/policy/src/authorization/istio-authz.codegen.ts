@@ -57,10 +57,15 @@ const STRINGS = `strings(v) := [v] if is_string(v)
 
 strings(v) := [s | some s in v; is_string(s)] if is_array(v)`;
 
-/** A Rego string (or array of strings) literal; lone surrogates, which Rego cannot hold, become U+FFFD. */
+/** A string as Rego holds it: lone surrogates, which Rego cannot hold, become U+FFFD. */
+function regoText(value: string): string {
+  return value.replace(/\p{Surrogate}/gu, '\uFFFD');
+}
+
+/** A Rego string (or array of strings) literal, of the text Rego holds (regoText). */
 function literal(value: string | string[]): string {
   if (Array.isArray(value)) return `[${value.map((v) => literal(v)).join(', ')}]`;
-  return JSON.stringify(value.replace(/\p{Surrogate}/gu, '\uFFFD'));
+  return JSON.stringify(regoText(value));
 }
 
 function matchExpression(m: Matcher, value: string): string {
@@ -142,7 +147,7 @@ class Emitter {
     const name = c.attr === 'request.headers' ? c.param[0] : c.attr;
     const listed = (byName[name] ??= []);
     for (const m of c.values) {
-      const value = m.value.replace(/\p{Surrogate}/gu, '\uFFFD');
+      const value = regoText(m.value);
       if (!listed.some((l) => l.kind === m.kind && l.value === value)) listed.push({ kind: m.kind, value });
     }
   }

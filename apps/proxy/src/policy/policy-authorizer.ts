@@ -7,11 +7,11 @@ import {
   InputError,
   type IstioAttributes,
   istioAttributes,
+  type IstioDecision,
+  type IstioOutcome,
   type KeyedValue,
   matcherKey,
   matcherKeyPlan,
-  type IstioDecision,
-  type IstioOutcome,
   PolicyRuntime,
   type ValueEvaluation,
 } from '#libs/policy-runtime';
