@@ -189,4 +189,73 @@ describe('host built-ins agree with opa eval', () => {
     const { result } = echo.evaluateValue(undefined);
     assert.equal(result, undefined, 'no input: the rule is undefined');
   });
+
+  describe('the heap kept between evaluations', () => {
+    // Patterns from the input (compiled and kept by the module), a memoised rule on the input, and
+    // a rule that fails the evaluation when both `a` and `b` are set (conflicting values).
+    const POLICY = [
+      'package kept',
+      '',
+      'path_ok if glob.match(input.pattern, ["/"], input.path)',
+      'name_ok if regex.match(input.regex, input.name)',
+      'marks := {m | some m in input.marks}',
+      'conflict := 1 if input.a',
+      'conflict := 2 if input.b',
+      'r := {"path_ok": path_ok, "name_ok": name_ok, "marks": count(marks), "conflict": conflict} if {',
+      '\tpath_ok',
+      '} else := {"path_ok": false, "name_ok": name_ok, "marks": count(marks)}',
+      '',
+    ].join('\n');
+    const inputs = Array.from({ length: 60 }, (_, i) => ({
+      pattern: ['/api/*', '/api/**', `/v${i % 7}/*`][i % 3],
+      path: [`/api/items`, `/api/items/${i}`, `/v${i % 5}/x`][i % 3],
+      regex: [`^user-${i % 4}$`, '^[a-z]+$', 'é+'][i % 3],
+      name: [`user-${i % 6}`, 'abc', 'ééé', 'A1'][i % 4],
+      marks: Array.from({ length: i % 9 }, (_, j) => `m${j % 5}`),
+      ...(i % 13 === 0 ? { a: true, b: true } : { a: i % 2 === 0 }),
+    }));
+    let wasm: Uint8Array;
+
+    before(async () => {
+      writeFileSync(join(dir, 'kept.rego'), POLICY);
+      const bundle = join(dir, 'kept.tar.gz');
+      await run(toolPath('opa'), ['build', '-t', 'wasm', '-e', 'kept/r', '-o', bundle, join(dir, 'kept.rego')]);
+      wasm = readWasmBundle(readFileSync(bundle)).wasm;
+    });
+
+    it('leaves every evaluation as a fresh heap would, failures included', async () => {
+      // A new instance per input: nothing carried over at all.
+      const expected = await Promise.all(
+        inputs.map(async (input) => (await PolicyRuntime.load(wasm)).evaluateValue(input)),
+      );
+      assert.ok(
+        expected.some((e) => e.error !== undefined),
+        'some inputs fail (conflicting values)',
+      );
+      assert.ok(expected.some((e) => (e.result as { path_ok?: boolean } | undefined)?.path_ok === true));
+      for (const heapResetBytes of [undefined, 0, 64 * 1024]) {
+        const runtime = await PolicyRuntime.load(wasm, { heapResetBytes });
+        for (let i = 0; i < 3000; i++) {
+          const { result, error } = runtime.evaluateValue(inputs[i % inputs.length]);
+          const want = expected[i % inputs.length];
+          assert.deepEqual(
+            { result, failed: error !== undefined },
+            { result: want.result, failed: want.error !== undefined },
+            `evaluation ${i}, heapResetBytes ${heapResetBytes}`,
+          );
+        }
+      }
+    });
+
+    it('stays within maxMemoryBytes however many evaluations it serves', async () => {
+      const runtime = await PolicyRuntime.load(wasm, { maxMemoryBytes: 4 * 1024 * 1024 });
+      const big = { ...inputs[1], marks: Array.from({ length: 400 }, (_, j) => `mark-${j}`) };
+      // Each evaluation takes well over 50 KiB of heap: 5,000 of them would need hundreds of MiB kept.
+      for (let i = 0; i < 5000; i++) {
+        const { result, error } = runtime.evaluateValue(big);
+        assert.equal(error, undefined, `evaluation ${i}`);
+        assert.equal((result as { marks: number }).marks, 400);
+      }
+    });
+  });
 });

@@ -12,17 +12,22 @@ const NO_ERRORS: { builtin: string; message: string }[] = Object.freeze([]) as u
 /** An evaluation's clock before a built-in asked for it. */
 const NOT_READ = -1;
 
-/** The exports of an OPA wasm module that the single-call evaluation uses (ABI 1.2+). */
+/** How far an instance's heap may grow over evaluations before it is reset (see `evalJson`). */
+const DEFAULT_HEAP_RESET_BYTES = 1024 * 1024;
+
+/** The exports of an OPA wasm module that one evaluation uses (ABI 1.2+: each is in the ABI's list). */
 interface OpaEvalExports {
-  opa_eval(
-    reserved: number,
-    entrypoint: number,
-    data: number,
-    input: number,
-    length: number,
-    heap: number,
-    format: number,
-  ): number;
+  opa_heap_ptr_get(): number;
+  opa_heap_ptr_set(address: number): void;
+  opa_malloc(bytes: number): number;
+  opa_value_parse(address: number, length: number): number;
+  opa_eval_ctx_new(): number;
+  opa_eval_ctx_set_input(context: number, value: number): void;
+  opa_eval_ctx_set_data(context: number, value: number): void;
+  opa_eval_ctx_set_entrypoint(context: number, entrypoint: number): void;
+  eval(context: number): number;
+  opa_eval_ctx_get_result(context: number): number;
+  opa_json_dump(value: number): number;
 }
 
 export interface PolicyRuntimeOptions {
@@ -34,6 +39,12 @@ export interface PolicyRuntimeOptions {
   now?: () => Date;
   /** Upper bound of the instance's memory, in bytes (default 64 MiB): a runaway policy fails, it does not grow. */
   maxMemoryBytes?: number;
+  /**
+   * How far the heap may grow over evaluations before it is reset to the data (default 1 MiB).
+   * Until then the module's own caches (compiled `regex.*` and `glob.match` patterns) are kept;
+   * 0 resets it before every evaluation, as opa-wasm does.
+   */
+  heapResetBytes?: number;
 }
 
 /** One evaluation: the decision, and what a caller needs to explain it. */
@@ -69,12 +80,15 @@ export class PolicyRuntime {
   private readonly entrypointIds: ReadonlyMap<string, number>;
   /** A Buffer over the instance's memory, made again when the memory grows (its ArrayBuffer changes). */
   private memoryView?: Buffer;
+  /** The heap must be reset before the next evaluation: the data changed, or an evaluation did not finish. */
+  private heapStale = true;
 
   private constructor(
     private policy: LoadedPolicy,
     readonly entrypoints: readonly string[],
     readonly defaultEntrypoint: string,
     private readonly now: () => Date,
+    private readonly heapResetBytes: number,
   ) {
     this.entrypointIds = new Map(Object.entries(policy.entrypoints as Record<string, number>));
   }
@@ -101,7 +115,14 @@ export class PolicyRuntime {
         `entrypoint ${JSON.stringify(chosen)} is not compiled into this module (${entrypoints.join(', ')})`,
       );
     }
-    const runtime = new PolicyRuntime(policy, entrypoints, chosen, options.now ?? (() => new Date()));
+    const runtime = new PolicyRuntime(
+      policy,
+      entrypoints,
+      chosen,
+      options.now ?? (() => new Date()),
+      // Never so far that the heap kept could crowd out one evaluation's own.
+      Math.min(options.heapResetBytes ?? DEFAULT_HEAP_RESET_BYTES, (maximum * WASM_PAGE_BYTES) / 4),
+    );
     holder.runtime = runtime;
     if (options.data !== undefined) runtime.setData(options.data);
     return runtime;
@@ -109,6 +130,7 @@ export class PolicyRuntime {
 
   /** Replaces the base data document. */
   setData(data: unknown): void {
+    this.heapStale = true;
     this.policy.setData(data as object);
   }
 
@@ -146,25 +168,42 @@ export class PolicyRuntime {
   }
 
   /**
-   * `opa_eval`, the ABI's single call, as opa-wasm's `evaluate` makes it, without its per-call
-   * buffers: the input's JSON is written straight into the instance's memory above the data
-   * (the heap is reset there on every call), and the result is read up to its NUL in place.
+   * One evaluation through the ABI's calls, as its single call `opa_eval` makes it, except that
+   * the heap is not reset to the data every time: it is reset when it has grown
+   * `heapResetBytes` past the data, when the data changed, or after an evaluation that did not
+   * finish. In between, the module's own caches survive (they live on the heap and a reset
+   * clears them), so a pattern in `glob.match` or `regex.match` is compiled once, not on every
+   * request. Each evaluation still starts with fresh memoisation (the module's `eval` does that).
    * ASCII text (nearly every input and result) is copied by a loop rather than through Buffer's
    * native UTF-8 calls, which cost more than the copy for a few hundred bytes.
    */
   private evalJson(json: string, entrypoint: number): unknown[] {
     const { mem, dataAddr } = this.policy;
-    const dataHeapPtr = this.policy.dataHeapPtr as number;
     const { exports } = this.policy.wasmInstance as unknown as { exports: OpaEvalExports };
-    // UTF-8 takes at most 3 bytes per UTF-16 unit.
-    const room = dataHeapPtr + json.length * 3 - mem.buffer.byteLength;
-    if (room > 0) mem.grow(Math.ceil(room / WASM_PAGE_BYTES));
-    const view = this.memory(mem);
-    const length = writeJson(view, json, dataHeapPtr);
-    const inputAddr = length === 0 ? 0 : dataHeapPtr;
-    const result = exports.opa_eval(0, entrypoint, dataAddr, inputAddr, length, dataHeapPtr + length, 0);
-    // The evaluation may have grown the memory.
-    return JSON.parse(readJson(this.memory(mem), result)) as unknown[];
+    const base = this.policy.dataHeapPtr as number;
+    if (this.heapStale || exports.opa_heap_ptr_get() - base > this.heapResetBytes) exports.opa_heap_ptr_set(base);
+    this.heapStale = true;
+    let input = 0;
+    if (json !== '') {
+      let length = json.length;
+      let address = exports.opa_malloc(length);
+      // The allocation may have grown the memory.
+      if (!writeAscii(this.memory(mem), json, address)) {
+        length = Buffer.byteLength(json, 'utf8');
+        address = exports.opa_malloc(length);
+        this.memory(mem).write(json, address, 'utf8');
+      }
+      input = exports.opa_value_parse(address, length);
+    }
+    const context = exports.opa_eval_ctx_new();
+    exports.opa_eval_ctx_set_input(context, input);
+    exports.opa_eval_ctx_set_data(context, dataAddr);
+    exports.opa_eval_ctx_set_entrypoint(context, entrypoint);
+    if (exports.eval(context) !== 0) throw new Error('eval failed');
+    const result = exports.opa_json_dump(exports.opa_eval_ctx_get_result(context));
+    const text = readJson(this.memory(mem), result);
+    this.heapStale = false;
+    return JSON.parse(text) as unknown[];
   }
 
   private memory(mem: { readonly buffer: ArrayBuffer }): Buffer {
@@ -238,15 +277,15 @@ export class PolicyRuntime {
   }
 }
 
-/** Writes `json` at `at` as UTF-8; returns its length in bytes. */
-function writeJson(view: Buffer, json: string, at: number): number {
-  const n = json.length;
+/** Writes `text` at `at` when it is ASCII (one byte per unit); false, at its first other unit, when it is not. */
+function writeAscii(view: Buffer, text: string, at: number): boolean {
+  const n = text.length;
   for (let i = 0; i < n; i++) {
-    const unit = json.charCodeAt(i);
-    if (unit > 0x7f) return view.write(json, at, 'utf8');
+    const unit = text.charCodeAt(i);
+    if (unit > 0x7f) return false;
     view[at + i] = unit;
   }
-  return n;
+  return true;
 }
 
 /** The NUL-terminated UTF-8 text at `at`. */
