@@ -45,3 +45,10 @@ export function readWasmBundle(tarGz: Buffer): WasmBundle {
   const dataFile = files.get('data.json');
   return { wasm, data: dataFile ? JSON.parse(dataFile.toString('utf8')) : {}, files };
 }
+
+/** The plan (`/plan.json`) of an `opa build -t plan` bundle: OPA's intermediate representation, as JSON. */
+export function readPlanBundle(tarGz: Buffer): unknown {
+  const plan = readTar(gunzipSync(tarGz)).get('plan.json');
+  if (!plan) throw new Error('the bundle has no /plan.json: was it built with -t plan?');
+  return JSON.parse(plan.toString('utf8'));
+}

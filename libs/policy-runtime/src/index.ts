@@ -49,7 +49,8 @@ export {
   SDK_BUILTINS,
   type OpaCapabilities,
 } from './capabilities';
-export { readTar, readWasmBundle, type WasmBundle } from './bundle';
+export { readPlanBundle, readTar, readWasmBundle, type WasmBundle } from './bundle';
+export { inputTree, pruneInput, type InputPath, type InputTree } from './input-paths';
 export { MASKED, maskSecretHeaders, SECRET_HEADERS } from './masking';
 
 import { HOST_BUILTINS } from './builtins';
