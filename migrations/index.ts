@@ -14,6 +14,7 @@ import { Policy } from '../apps/policy/src/policies/policy.entity';
 import { PolicyRevision } from '../apps/policy/src/policies/policy-revision.entity';
 import { DecisionLogs1764500000000 } from './1764500000000-decision-logs';
 import { DecisionLog } from '../apps/policy/src/decision-logs/decision-log.entity';
+import { PolicyInputPaths1764600000000 } from './1764600000000-policy-input-paths';
 
 /** Every migration, oldest first. A new migration is added here as well as to this folder. */
 export const MIGRATIONS = [
@@ -23,6 +24,7 @@ export const MIGRATIONS = [
   Galley1764200000000,
   Policy1764300000000,
   DecisionLogs1764500000000,
+  PolicyInputPaths1764600000000,
 ];
 
 /** Every entity of every app: after all MIGRATIONS, the schema must match these exactly. */

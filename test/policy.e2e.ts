@@ -184,6 +184,12 @@ describe('Policy: Rego policies, what-if and ext_authz', () => {
     assert.equal(created.body.revision.status, 'active');
     assert.deepEqual(created.body.revision.entrypoints, ['envoy/authz/allow']);
     assert.match(created.body.revision.capabilitiesSha256, /^[0-9a-f]{64}$/);
+    // What the decision can depend on (found in OPA's plan): proxies keep decisions by these parts alone.
+    assert.deepEqual((created.body.revision.inputPaths as string[][]).map((path) => path.join('.')).sort(), [
+      'attributes.request.http.method',
+      'attributes.request.http.path',
+      'attributes.source.principal',
+    ]);
 
     const cases: [string, string, string, boolean][] = [
       [FRONTEND, 'GET', '/api/products/42', true],

@@ -220,6 +220,20 @@ describe('AuthorizationPolicy enforced in the proxy, from a policy-service bundl
     const again = await fetch(`${url}&wait=100ms`, { headers: { ...auth, 'if-none-match': `"${bundle.revision}"` } });
     assert.equal(again.status, 304);
     assert.equal((await fetch(url)).status, 401, 'a token is required');
+
+    // With a Rego policy: its active revision, and the parts of the input its decision can depend on.
+    const rego = 'package envoy.authz\n\nallow if input.attributes.request.http.headers["x-token"] == "secret"\n';
+    const created = await adminCall(policy.adminUrl, ADMIN, 'POST', '/v1/policies', {
+      name: 'token-check',
+      modules: { 'authz.rego': rego },
+      activate: true,
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const withRego = await fetch(`${url}&policy=token-check`, { headers: auth });
+    assert.equal(withRego.status, 200);
+    const { policy: part } = (await withRego.json()) as { policy: { revision: number; inputPaths: string[][] } };
+    assert.equal(part.revision, 1);
+    assert.deepEqual(part.inputPaths, [['attributes', 'request', 'http', 'headers', 'x-token']]);
   });
 
   it('compiles only the policies selecting the workload when the proxy sends its labels; 400 for bad labels', async () => {

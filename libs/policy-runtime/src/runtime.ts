@@ -55,6 +55,11 @@ export interface Evaluation {
   result: unknown;
   /** Host built-in errors during the evaluation (each made its expression undefined, as in OPA). */
   builtinErrors: { builtin: string; message: string }[];
+  /**
+   * Whether a built-in read the clock (`time.now_ns`, `io.jwt.decode_verify`): the same input may
+   * then decide otherwise later. Every other built-in depends on its arguments alone.
+   */
+  clockRead: boolean;
   durationMicros: number;
 }
 
@@ -217,11 +222,38 @@ export class PolicyRuntime {
    * malformed decision is returned as a denial with `decision.error` set (fail closed).
    */
   evaluate(input: unknown, entrypoint: string = this.defaultEntrypoint): Evaluation {
+    if (this.policy.minorVersion >= 2) {
+      let json: string;
+      try {
+        // As opa-wasm: a falsy input is no input at all.
+        json = input ? JSON.stringify(input) : '';
+      } catch (cause) {
+        const failed = failedDecision('EVALUATION_FAILED', `policy evaluation failed: ${describe(cause)}`);
+        return {
+          decision: failed,
+          entrypoint,
+          result: undefined,
+          builtinErrors: [],
+          clockRead: false,
+          durationMicros: 0,
+        };
+      }
+      return this.evaluateJson(json, entrypoint);
+    }
+    return this.decide(() => this.query(input, entrypoint), entrypoint);
+  }
+
+  /** `evaluate` for an input already serialised (`json`: its JSON text; "" for no input). Never throws. */
+  evaluateJson(json: string, entrypoint: string = this.defaultEntrypoint): Evaluation {
+    return this.decide(() => this.queryJson(json, entrypoint), entrypoint);
+  }
+
+  private decide(query: () => unknown[], entrypoint: string): Evaluation {
     const started = performance.now();
     let decision: Decision;
     let result: unknown;
     try {
-      const resultSet = this.query(input, entrypoint);
+      const resultSet = query();
       result = (resultSet[0] as { result?: unknown } | undefined)?.result;
       decision = interpretResultSet(resultSet);
     } catch (error) {
@@ -232,6 +264,7 @@ export class PolicyRuntime {
       entrypoint,
       result,
       builtinErrors: this.builtinErrors,
+      clockRead: this.nowMs !== NOT_READ,
       durationMicros: Math.round((performance.now() - started) * 1000),
     };
   }

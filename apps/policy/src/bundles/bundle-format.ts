@@ -20,6 +20,8 @@ import type { IstioMatchers, IstioOutcome } from '#libs/policy-runtime';
  *   the policies as data. An older proxy refuses a v3 bundle and keeps enforcing its last one
  *   rather than misread it.)
  * - `policy`: the active revision of the Rego policy the proxy named (`?policy=`), or null.
+ *   With `inputPaths`, the parts of the input its decision can depend on (found in OPA's plan
+ *   when the revision compiled): a proxy may keep a decision by those parts of the input.
  *
  * `revision` is the bundle's ETag (a SHA-256 of what the proxy would load): the same revision
  * means the same decisions, so a proxy polls with `If-None-Match` and gets 304 while nothing
@@ -60,6 +62,12 @@ export interface IstioBundlePart extends BundleModule {
 export interface RegoBundlePart extends BundleModule {
   name: string;
   revision: number;
+  /**
+   * The parts of the input the decision can depend on, as keys from `input`; absent when it may
+   * depend on any (or the revision predates the analysis). Added within v3: a proxy that does
+   * not know it evaluates every request.
+   */
+  inputPaths?: string[][];
 }
 
 export interface AuthzBundle {

@@ -55,7 +55,7 @@ export class BundlesService implements OnModuleInit, OnApplicationBootstrap, OnM
   private compiled = false;
   private compileError: string | null = null;
   private normalised?: NormalisedSet;
-  private readonly revisions = new Map<string, Promise<BundleModule>>();
+  private readonly revisions = new Map<string, Promise<BundleModule & Pick<RegoBundlePart, 'inputPaths'>>>();
   private readonly waiters = new Set<() => void>();
   private retry?: NodeJS.Timeout;
   private retryMs = COMPILE_RETRY_MIN_MS;
@@ -190,8 +190,8 @@ export class BundlesService implements OnModuleInit, OnApplicationBootstrap, OnM
     return { name, revision: row.active_revision, ...(await this.revisionModule(row.id)) };
   }
 
-  /** A revision's wasm (base64), data and decision entrypoint; revisions are immutable, so cached. */
-  private revisionModule(id: string): Promise<BundleModule> {
+  /** A revision's wasm (base64), data, decision entrypoint and input parts; revisions are immutable, so cached. */
+  private revisionModule(id: string): Promise<BundleModule & Pick<RegoBundlePart, 'inputPaths'>> {
     let loading = this.revisions.get(id);
     if (!loading) {
       loading = this.dataSource
@@ -202,6 +202,7 @@ export class BundlesService implements OnModuleInit, OnApplicationBootstrap, OnM
           wasm: r.wasm.toString('base64'),
           wasmSha256: r.wasmSha256,
           data: r.data,
+          ...(r.inputPaths === null ? {} : { inputPaths: r.inputPaths }),
         }));
       loading.catch(() => this.revisions.delete(id));
       this.revisions.set(id, loading);
@@ -257,6 +258,9 @@ function bundleRevision(
   const hash = createHash('sha256');
   const described = JSON.stringify([labels, istio.headers, istio.attributes, istio.outcomes, istio.matchers]);
   hash.update(`${BUNDLE_FORMAT}\n${namespace}\n${istio.wasmSha256}\n${described}\n`);
-  if (policy) hash.update(`${policy.name}\n${policy.revision}\n${policy.wasmSha256}\n${JSON.stringify(policy.data)}`);
+  if (policy) {
+    hash.update(`${policy.name}\n${policy.revision}\n${policy.wasmSha256}\n${JSON.stringify(policy.data)}`);
+    hash.update(`\n${JSON.stringify(policy.inputPaths ?? null)}`);
+  }
   return hash.digest('hex').slice(0, 32);
 }

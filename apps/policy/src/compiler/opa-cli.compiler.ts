@@ -8,12 +8,15 @@ import {
   capabilitiesHash,
   HOST_BUILTINS,
   type OpaCapabilities,
+  type InputPath,
+  readPlanBundle,
   readWasmBundle,
   restrictCapabilities,
 } from '#libs/policy-runtime';
 import type { PolicyConfig } from '../config';
 import { PolicyError, type RegoProblem } from '../errors';
 import type { CompiledPolicy, CompileRequest, PolicyCompiler, TestReport, TestRequest } from './policy-compiler';
+import { inputPathsRead, type PolicyPlan } from './input-paths';
 import { parseTestReport, problemsFromJson, problemsFromText } from './opa-output';
 
 interface RunResult {
@@ -48,33 +51,53 @@ export class OpaCliCompiler implements PolicyCompiler {
       );
       if (check.code !== 0) throw compileError(problemsFromJson(check.stdout || check.stderr, MODULES_DIR));
       const entrypointArgs = request.entrypoints.flatMap((e) => ['-e', e]);
-      const build = (optimize: boolean) =>
+      const build = (target: 'wasm' | 'plan', optimize: boolean) =>
         this.run(
           [
             'build',
             '-t',
-            'wasm',
+            target,
             ...entrypointArgs,
             ...(optimize ? ['-O=1'] : []),
             '--capabilities',
             'capabilities.json',
             '-o',
-            'bundle.tar.gz',
+            `${target}.tar.gz`,
             MODULES_DIR,
           ],
           dir,
         );
-      let built = await build(request.optimize === true);
-      if (built.code !== 0 && request.optimize) {
+      let optimized = request.optimize === true;
+      let built = await build('wasm', optimized);
+      if (built.code !== 0 && optimized) {
         // OPA 1.22's wasm planner can fail on a partially evaluated module (a panic for some
         // shapes) that builds as written: the optimisation is worth a retry, not a failure.
         this.logger.warn({ msg: 'opa build -O=1 failed; building without optimisation', reason: firstLine(built) });
-        built = await build(false);
+        optimized = false;
+        built = await build('wasm', false);
       }
       if (built.code !== 0) throw compileError(problemsFromText(built.stderr || built.stdout, MODULES_DIR));
-      const bundle = readWasmBundle(await readFile(join(dir, 'bundle.tar.gz')));
-      return { wasm: bundle.wasm, capabilitiesSha256: sha256, opaVersion };
+      const bundle = readWasmBundle(await readFile(join(dir, 'wasm.tar.gz')));
+      const compiled = { wasm: bundle.wasm, capabilitiesSha256: sha256, opaVersion };
+      if (!request.inputPaths) return compiled;
+      return { ...compiled, inputPaths: await this.inputPaths(dir, () => build('plan', optimized)) };
     });
+  }
+
+  /**
+   * The parts of the input the module just built can read, from the plan it was compiled from
+   * (the same sources, entrypoints and optimisation). Never fails the compile: without a plan
+   * the answer is `null` (any part), which costs only the proxies' decision cache.
+   */
+  private async inputPaths(dir: string, plan: () => Promise<RunResult>): Promise<InputPath[] | null> {
+    try {
+      const built = await plan();
+      if (built.code !== 0) throw new Error(firstLine(built));
+      return inputPathsRead(readPlanBundle(await readFile(join(dir, 'plan.tar.gz'))) as PolicyPlan);
+    } catch (error) {
+      this.logger.warn({ msg: 'opa build -t plan failed; the input is read whole', reason: String(error) });
+      return null;
+    }
   }
 
   async test(request: TestRequest): Promise<TestReport> {

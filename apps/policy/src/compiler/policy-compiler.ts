@@ -1,3 +1,5 @@
+import type { InputPath } from '#libs/policy-runtime';
+
 /** Rego sources to compile: module file name → source. */
 export interface CompileRequest {
   modules: Record<string, string>;
@@ -9,6 +11,8 @@ export interface CompileRequest {
    * compiled as written.
    */
   optimize?: boolean;
+  /** Also find which parts of the input the policy can read (`inputPathsRead`, on OPA's plan). */
+  inputPaths?: boolean;
 }
 
 /** What compiling produced: only a policy that compiled is ever stored. */
@@ -17,6 +21,11 @@ export interface CompiledPolicy {
   /** SHA-256 of the capabilities file it was compiled against. */
   capabilitiesSha256: string;
   opaVersion: string;
+  /**
+   * The parts of the input the decision can depend on, when asked for: `null` when it may read
+   * any part (or the plan could not be made).
+   */
+  inputPaths?: InputPath[] | null;
 }
 
 export interface TestRequest {

@@ -3,7 +3,12 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { CLOCK, type Clock } from '#libs/host';
 import { DEFAULT_ENTRYPOINT } from '#libs/policy-runtime';
-import { POLICY_COMPILER, type PolicyCompiler, type TestReport } from '../compiler/policy-compiler';
+import {
+  type CompiledPolicy,
+  POLICY_COMPILER,
+  type PolicyCompiler,
+  type TestReport,
+} from '../compiler/policy-compiler';
 import { PolicyError } from '../errors';
 import { PolicyRevision } from './policy-revision.entity';
 import { Policy } from './policy.entity';
@@ -46,7 +51,7 @@ export class PoliciesService {
   ): Promise<{ policy: PolicyView; revision: RevisionView }> {
     if (await this.dataSource.getRepository(Policy).exists({ where: { name: spec.name } })) throw exists(spec.name);
     const entrypoints = spec.entrypoints ?? [DEFAULT_ENTRYPOINT];
-    const compiled = await this.compiler.compile({ modules: spec.modules, entrypoints });
+    const compiled = await this.compiler.compile({ modules: spec.modules, entrypoints, inputPaths: true });
     const now = this.clock.now();
     const result = await this.dataSource.transaction(async (manager) => {
       const policy = await manager
@@ -88,7 +93,7 @@ export class PoliciesService {
       select: { entrypoints: true, id: true },
     });
     const entrypoints = spec.entrypoints ?? previous?.entrypoints ?? [DEFAULT_ENTRYPOINT];
-    const compiled = await this.compiler.compile({ modules: spec.modules, entrypoints });
+    const compiled = await this.compiler.compile({ modules: spec.modules, entrypoints, inputPaths: true });
     const now = this.clock.now();
     const view = await this.dataSource.transaction(async (manager) => {
       const locked = await manager
@@ -159,6 +164,7 @@ export class PoliciesService {
         wasmSha256: true,
         capabilitiesSha256: true,
         opaVersion: true,
+        inputPaths: true,
         createdBy: true,
         createdAt: true,
         activatedAt: true,
@@ -202,7 +208,7 @@ export class PoliciesService {
     policy: Policy,
     number: number,
     spec: RevisionSpec & { entrypoints: string[] },
-    compiled: { wasm: Buffer; capabilitiesSha256: string; opaVersion: string },
+    compiled: CompiledPolicy,
     createdBy: string | null,
     now: Date,
   ): Promise<PolicyRevision> {
@@ -218,6 +224,7 @@ export class PoliciesService {
       wasmSha256: createHash('sha256').update(compiled.wasm).digest('hex'),
       capabilitiesSha256: compiled.capabilitiesSha256,
       opaVersion: compiled.opaVersion,
+      inputPaths: compiled.inputPaths?.map((path) => [...path]) ?? null,
       createdBy,
       createdAt: now,
       activatedAt: null,

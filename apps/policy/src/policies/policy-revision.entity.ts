@@ -57,6 +57,13 @@ export class PolicyRevision {
   @Column({ name: 'opa_version', type: 'varchar', length: 32 })
   opaVersion!: string;
 
+  /**
+   * The parts of the input its decision can depend on (found in OPA's plan when it compiled);
+   * `null`: any part. Proxies keep decisions by these parts.
+   */
+  @Column({ name: 'input_paths', type: 'jsonb', nullable: true })
+  inputPaths!: string[][] | null;
+
   @Column({ name: 'created_by', type: 'uuid', nullable: true })
   createdBy!: string | null;
 

@@ -20,6 +20,8 @@ export interface RevisionSummary {
   wasmSha256: string;
   capabilitiesSha256: string;
   opaVersion: string;
+  /** The parts of `input` the decision can depend on (`null`: any part); proxies keep decisions by them. */
+  inputPaths: string[][] | null;
   createdBy: string | null;
   createdAt: string;
   activatedAt: string | null;
@@ -52,6 +54,7 @@ export function revisionSummary(revision: PolicyRevision): RevisionSummary {
     wasmSha256: revision.wasmSha256,
     capabilitiesSha256: revision.capabilitiesSha256,
     opaVersion: revision.opaVersion,
+    inputPaths: revision.inputPaths,
     createdBy: revision.createdBy,
     createdAt: revision.createdAt.toISOString(),
     activatedAt: revision.activatedAt?.toISOString() ?? null,

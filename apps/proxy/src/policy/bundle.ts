@@ -38,7 +38,8 @@ export interface AuthzBundle {
     /** The tests the module applies to each value it reads; null when the bundle does not list them. */
     matchers: IstioMatchers | null;
   };
-  policy: (BundleModule & { name: string; revision: number }) | null;
+  /** `inputPaths`: the parts of the input its decision can depend on; null when any (or not sent). */
+  policy: (BundleModule & { name: string; revision: number; inputPaths: string[][] | null }) | null;
 }
 
 type Json = Record<string, unknown>;
@@ -81,6 +82,15 @@ function parseMatchers(istio: Json): IstioMatchers | null {
     attributes: field(matchers, 'attributes', isMatcherTable, 'bundle.istio.matchers', what),
     headers: field(matchers, 'headers', isMatcherTable, 'bundle.istio.matchers', what),
   };
+}
+
+const isPaths = (v: unknown): v is string[][] =>
+  Array.isArray(v) && v.every((p) => Array.isArray(p) && p.length > 0 && isStrings(p));
+
+/** `policy.inputPaths`, when the bundle has it (a policy service before it did not send it). */
+function parseInputPaths(policy: Json): string[][] | null {
+  if (policy.inputPaths === undefined) return null;
+  return field(policy, 'inputPaths', isPaths, 'bundle.policy', 'an array of non-empty arrays of keys');
 }
 
 function parseModule(doc: unknown, at: string): BundleModule {
@@ -127,6 +137,7 @@ export function parseBundle(body: unknown): AuthzBundle {
             ...parseModule(policy, 'bundle.policy'),
             name: field(policy, 'name', isString, 'bundle.policy', 'a policy name'),
             revision: field(policy, 'revision', isInteger, 'bundle.policy', 'a revision number'),
+            inputPaths: parseInputPaths(policy),
           },
   };
 }

@@ -5,6 +5,8 @@ import {
   expandIstioDecision,
   type HeaderEntry,
   InputError,
+  type InputTree,
+  inputTree,
   type IstioAttributes,
   istioAttributes,
   type IstioDecision,
@@ -13,6 +15,7 @@ import {
   matcherKey,
   matcherKeyPlan,
   PolicyRuntime,
+  pruneInput,
   type ValueEvaluation,
 } from '#libs/policy-runtime';
 import type { AuthorizationRequest, AuthorizationResult, InboundAuthorizer } from '../dataplane/authorization';
@@ -52,8 +55,24 @@ interface LoadedBundle {
     /** What matcherKey reads; null when the bundle lists no matchers. */
     plan: KeyedValue[] | null;
   };
-  rego: { runtime: PolicyRuntime; entrypoint: string; name: string; revision: number } | null;
+  rego: {
+    runtime: PolicyRuntime;
+    entrypoint: string;
+    name: string;
+    revision: number;
+    /** The parts of the input the decision can depend on (the bundle's `inputPaths`); null: any. */
+    reads: InputTree | null;
+    /** Decisions by those parts of the input (see regoDecision); this bundle's only. */
+    cache: DecisionCache<RegoOutcome>;
+  } | null;
   loadedAt: Date;
+}
+
+/** One Rego decision, as evaluated or as kept (then with `evalMicros` 0). */
+interface RegoOutcome {
+  decision: unknown;
+  verdict: AuthorizationResult;
+  evalMicros: number;
 }
 
 /** Decisions of the Istio module kept per bundle by default (PROXY_AUTHZ_CACHE_ENTRIES; see DecisionCache). */
@@ -80,7 +99,7 @@ export interface PolicyAuthorizerOptions {
   readonly reporter: string;
   /** The clock for time-dependent built-ins; defaults to the system clock. */
   readonly now?: () => Date;
-  /** Decisions of the Istio module kept per bundle (default DECISION_CACHE_ENTRIES; 0: none). */
+  /** Decisions kept per bundle, of the Istio module and of the Rego policy each (default DECISION_CACHE_ENTRIES; 0: none). */
   readonly cacheEntries?: number;
 }
 
@@ -106,6 +125,8 @@ export class PolicyAuthorizer implements InboundAuthorizer, AuthorizationProbe {
   private denied = 0;
   private cacheHits = 0;
   private cacheMisses = 0;
+  private policyCacheHits = 0;
+  private policyCacheMisses = 0;
   /** Each decision's wall time, in seconds (`bowline_proxy_authorization_duration_seconds`). */
   readonly durations = new HistogramCells(AUTHORIZATION_DURATION_BUCKETS);
 
@@ -168,6 +189,8 @@ export class PolicyAuthorizer implements InboundAuthorizer, AuthorizationProbe {
               entrypoint: bundle.policy.entrypoint,
               name: bundle.policy.name,
               revision: bundle.policy.revision,
+              reads: bundle.policy.inputPaths ? inputTree(bundle.policy.inputPaths) : null,
+              cache: new DecisionCache(this.options.cacheEntries ?? DECISION_CACHE_ENTRIES),
             }
           : null,
       loadedAt: new Date(),
@@ -220,6 +243,10 @@ export class PolicyAuthorizer implements InboundAuthorizer, AuthorizationProbe {
       policy: c?.rego ? { name: c.rego.name, revision: c.rego.revision } : null,
       decisions: this.decisions(),
       decisionCache: { entries: c?.istio.cache.size ?? 0, hits: this.cacheHits, misses: this.cacheMisses },
+      // The Rego policy's, when it has one and the bundle says which parts of the input it reads.
+      policyDecisionCache: c?.rego?.reads
+        ? { entries: c.rego.cache.size, hits: this.policyCacheHits, misses: this.policyCacheMisses }
+        : null,
     };
   }
 
@@ -231,14 +258,46 @@ export class PolicyAuthorizer implements InboundAuthorizer, AuthorizationProbe {
     const { decision, verdict, evalMicros } = this.istioDecision(bundle, request, input);
     const path = bundle.istio.entrypoint;
     if (!verdict.allowed || !bundle.rego || !input) return { result: verdict, path, decision, evalMicros };
-    const rego = bundle.rego.runtime.evaluate(input, bundle.rego.entrypoint);
+    const rego = this.regoDecision(bundle.rego, input);
     return {
-      result: regoVerdict(rego, bundle.rego.name),
+      result: rego.verdict,
       path: bundle.rego.entrypoint,
-      decision: rego.result,
+      decision: rego.decision,
       policy: { name: bundle.rego.name, revision: bundle.rego.revision },
-      evalMicros: evalMicros + rego.durationMicros,
+      evalMicros: evalMicros + rego.evalMicros,
     };
+  }
+
+  /**
+   * The Rego policy's decision for `input`. When the bundle says which parts of the input the
+   * decision can depend on, it is evaluated on those parts alone, and kept by them: a request
+   * whose parts were seen before gets the kept decision (its time, id and other headers do not
+   * matter to the policy). A decision is kept only when no built-in read the clock and none
+   * failed: those may decide otherwise next time.
+   */
+  private regoDecision(rego: NonNullable<LoadedBundle['rego']>, input: Record<string, unknown>): RegoOutcome {
+    const { reads, cache, runtime, entrypoint, name } = rego;
+    if (!reads) {
+      const evaluation = runtime.evaluate(input, entrypoint);
+      return {
+        decision: evaluation.result,
+        verdict: regoVerdict(evaluation, name),
+        evalMicros: evaluation.durationMicros,
+      };
+    }
+    const key = JSON.stringify(pruneInput(input, reads));
+    const kept = cache.capacity > 0 ? cache.get(key) : undefined;
+    if (kept) {
+      this.policyCacheHits += 1;
+      return kept;
+    }
+    this.policyCacheMisses += 1;
+    const evaluation = runtime.evaluateJson(key, entrypoint);
+    const verdict = regoVerdict(evaluation, name);
+    if (!evaluation.clockRead && evaluation.builtinErrors.length === 0 && !evaluation.decision.error) {
+      cache.offer(key, Object.freeze({ decision: evaluation.result, verdict: Object.freeze(verdict), evalMicros: 0 }));
+    }
+    return { decision: evaluation.result, verdict, evalMicros: evaluation.durationMicros };
   }
 
   /**

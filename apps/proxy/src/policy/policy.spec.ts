@@ -115,6 +115,8 @@ function bundleDoc(
     labels?: Record<string, string>;
     /** false: no `istio.matchers`, as a policy service from before them sends. */
     matchers?: boolean;
+    /** The Rego policy's `inputPaths` (absent when not given). */
+    inputPaths?: unknown;
   } = {},
 ) {
   const module = (wasm: Buffer) => ({
@@ -141,7 +143,14 @@ function bundleDoc(
       policies: policies.map((p) => p.id),
     },
     policy: options.rego
-      ? { name: 'envoy-authz', revision: 2, entrypoint: 'envoy/authz/allow', ...module(envoyWasm), data: {} }
+      ? {
+          name: 'envoy-authz',
+          revision: 2,
+          entrypoint: 'envoy/authz/allow',
+          ...module(envoyWasm),
+          data: {},
+          ...(options.inputPaths === undefined ? {} : { inputPaths: options.inputPaths }),
+        }
       : null,
   };
 }
@@ -381,6 +390,65 @@ describe('PolicyAuthorizer (in-process, wasm)', () => {
     );
     // The AuthorizationPolicies still come first.
     assert.equal(authz.authorize(request(OTHER, 'GET', { 'x-token': 'secret' })).status, 403);
+  });
+
+  it('keeps Rego decisions by the parts of the input the policy reads, and none that read the clock', async () => {
+    const authz = authorizer();
+    const cache = () => authz.status().policyDecisionCache;
+    // The policy reads the x-token header alone (what Policy finds in its plan).
+    await authz.install(
+      parseBundle(
+        bundleDoc('k1', { rego: true, inputPaths: [['attributes', 'request', 'http', 'headers', 'x-token']] }),
+      ),
+    );
+    const call = (n: number, token?: string) =>
+      authz.authorize({
+        ...request(CLIENT, 'GET', { 'x-request-id': `id-${n}`, ...(token ? { 'x-token': token } : {}) }),
+        path: `/items/${n}`,
+      });
+    for (const n of [1, 2, 3]) assert.deepEqual(call(n, 'secret').headers, { 'x-user': 'alice' });
+    assert.deepEqual(cache(), { entries: 1, hits: 1, misses: 2 }, 'another path and request id: the same decision');
+    for (const n of [4, 5, 6, 7]) {
+      const denied = call(n, n === 7 ? 'wrong' : undefined);
+      assert.deepEqual([denied.allowed, denied.status, denied.body], [false, 401, 'who are you?']);
+    }
+    assert.deepEqual(cache(), { entries: 2, hits: 2, misses: 5 }, 'no token, and a wrong one: each its own key');
+    assert.equal(call(8, 'secret').allowed, true);
+
+    // Without inputPaths (an older policy service, or a policy that may read anything): every request evaluated.
+    await authz.install(parseBundle(bundleDoc('k2', { rego: true })));
+    assert.equal(cache(), null);
+    assert.equal(call(9, 'secret').allowed, true);
+    assert.equal(call(10).allowed, false);
+
+    // A decision that read the clock may change with time alone: never kept.
+    let now = new Date('2030-01-01T00:00:00Z');
+    const timed = new PolicyAuthorizer({
+      local: { namespace: 'default', labels: { app: 'server' } },
+      logger,
+      reporter: 't',
+      now: () => now,
+    });
+    const clockWasm = await compile(
+      'package envoy.authz\n\nallow if time.now_ns() < time.parse_rfc3339_ns("2030-06-01T00:00:00Z")\n',
+      'envoy/authz/allow',
+    );
+    const doc = bundleDoc('k3', { rego: true, inputPaths: [] });
+    doc.policy!.wasm = clockWasm.toString('base64');
+    doc.policy!.wasmSha256 = createHash('sha256').update(clockWasm).digest('hex');
+    await timed.install(parseBundle(doc));
+    for (let i = 0; i < 3; i++) assert.equal(timed.authorize(request(CLIENT)).allowed, true);
+    now = new Date('2030-07-01T00:00:00Z');
+    assert.equal(timed.authorize(request(CLIENT)).allowed, false, 'decided again, not kept');
+    assert.deepEqual(timed.status().policyDecisionCache, { entries: 0, hits: 0, misses: 4 });
+
+    // inputPaths it cannot read would key decisions wrongly: the bundle is refused.
+    for (const bad of [[[]], ['attributes'], [['a', 1]], {}]) {
+      assert.throws(
+        () => parseBundle(bundleDoc('bad', { rego: true, inputPaths: bad })),
+        /bundle\.policy\.inputPaths: must be an array of non-empty arrays of keys/,
+      );
+    }
   });
 
   it('denies on an undefined decision (evaluation error: fail closed)', async () => {
