@@ -23,11 +23,12 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import pino from 'pino';
-import { istioAttributes, PolicyRuntime, readWasmBundle } from '#libs/policy-runtime';
+import { istioAttributes, PolicyRuntime, readPlanBundle, readWasmBundle } from '#libs/policy-runtime';
 import { toolPath } from '#libs/testing';
 import { type GeneratedAuthzModule, generateIstioAuthz } from '../../apps/policy/src/authorization/istio-authz.codegen';
 import { type NormalPolicy, normalisePolicy } from '../../apps/policy/src/authorization/normalise';
 import { policiesFor } from '../../apps/policy/src/bundles/workload-selection';
+import { inputPathsRead, type PolicyPlan } from '../../apps/policy/src/compiler/input-paths';
 import type { AuthorizationRequest } from '../../apps/proxy/src/dataplane/authorization';
 import { BUNDLE_FORMAT, parseBundle } from '../../apps/proxy/src/policy/bundle';
 import { attributeSelection, requestAttributes, requestInput, requestKey } from '../../apps/proxy/src/policy/input';
@@ -61,6 +62,25 @@ async function compile(rego: string, entrypoint: string, optimize = false): Prom
     join(dir, 'p.rego'),
   ]);
   return readWasmBundle(readFileSync(join(dir, 'b.tar.gz'))).wasm;
+}
+
+/** The parts of the input `rego` reads, as the policy service finds them (`opa build -t plan`, inputPathsRead). */
+async function inputPaths(rego: string, entrypoint: string): Promise<string[][]> {
+  const dir = mkdtempSync(join(tmpdir(), 'bowline-bench-in-proxy-'));
+  writeFileSync(join(dir, 'p.rego'), rego);
+  await run(toolPath('opa'), [
+    'build',
+    '-t',
+    'plan',
+    '-e',
+    entrypoint,
+    '-o',
+    join(dir, 'p.tar.gz'),
+    join(dir, 'p.rego'),
+  ]);
+  const paths = inputPathsRead(readPlanBundle(readFileSync(join(dir, 'p.tar.gz'))) as PolicyPlan);
+  if (!paths) throw new Error('the bench policy must read named parts of the input');
+  return paths.map((path) => [...path]);
 }
 
 /** ~20 AuthorizationPolicies in the namespace: one ALLOW per service account and path, a few DENYs. */
@@ -190,6 +210,8 @@ async function authorizer(
   cacheEntries?: number,
   /** Whether the bundle lists its matchers (as the policy service's do): decisions kept by matcherKey, else requestKey. */
   matchers = true,
+  /** The Rego policy's inputPaths (as the policy service sends them), or none: every request evaluated on the whole input. */
+  regoInputPaths?: string[][],
 ): Promise<PolicyAuthorizer> {
   const authz = new PolicyAuthorizer({
     local: LOCAL,
@@ -215,7 +237,16 @@ async function authorizer(
         version: 1,
         policies: list.map((p) => p.id),
       },
-      policy: rego ? { name: 'bench', revision: 1, entrypoint: 'envoy/authz/allow', ...module(rego), data: {} } : null,
+      policy: rego
+        ? {
+            name: 'bench',
+            revision: 1,
+            entrypoint: 'envoy/authz/allow',
+            ...module(rego),
+            data: {},
+            ...(regoInputPaths ? { inputPaths: regoInputPaths } : {}),
+          }
+        : null,
     }),
   );
   if (!authz.authorize(REQUEST).allowed) throw new Error('the bench request must be allowed');
@@ -261,6 +292,9 @@ async function main(): Promise<void> {
   const uncached = await authorizer(selected, istio, generated, LOCAL.labels, null, 0);
   const onlyWhole = await authorizer(all, istioWhole, whole, null, null, undefined, false);
   const withRego = await authorizer(selected, istio, generated, LOCAL.labels, rego, undefined, false);
+  const reads = await inputPaths(REGO, 'envoy/authz/allow');
+  const regoOnReads = await authorizer(selected, istio, generated, LOCAL.labels, rego, 0, false, reads);
+  const regoKept = await authorizer(selected, istio, generated, LOCAL.labels, rego, undefined, true, reads);
   const n = `${selected.length} of ${all.length}`;
   // Where one decision's time goes: each step alone, on the same request.
   const input = requestInput(REQUEST, LOCAL);
@@ -272,6 +306,8 @@ async function main(): Promise<void> {
       [`authorize(), ${n} AuthorizationPolicies (workload)`, () => only.authorize(nextFresh())],
       [`authorize(), ${all.length} (namespace bundle, no labels)`, () => onlyWhole.authorize(nextFresh())],
       [`authorize(), ${n} AuthorizationPolicies + Rego`, () => withRego.authorize(nextFresh())],
+      [`  + Rego on the parts it reads (cache off)`, () => regoOnReads.authorize(nextFresh())],
+      [`  + Rego, both decisions kept (/items/<n>)`, () => regoKept.authorize(nextFresh())],
       [`authorize(), ${n}, a decision kept (cache hit)`, () => classes.authorize(REQUEST)],
       [`authorize(), ${n}, cache off (PROXY_AUTHZ_CACHE_ENTRIES=0)`, () => uncached.authorize(nextFresh())],
       [`authorize(), ${n}, /items/<n> kept by matcher key`, () => classes.authorize(nextFresh())],
@@ -287,8 +323,8 @@ async function main(): Promise<void> {
     iterations,
     rounds,
   );
-  const results = timed.slice(0, 6);
-  const steps = timed.slice(6);
+  const results = timed.slice(0, 8);
+  const steps = timed.slice(8);
   const opa = await opaBaseline(generated.rego, attributes);
   const fmt = (n: number) => `${n.toFixed(1)} µs`;
   const line = ([label, p]: [string, Summary]) =>

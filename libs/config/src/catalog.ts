@@ -339,7 +339,7 @@ export const proxy = {
   }),
   authzCacheEntries: count('PROXY_AUTHZ_CACHE_ENTRIES', {
     description:
-      "AuthorizationPolicy decisions kept per bundle, by the outcomes of the tests the policies apply to each value they read (requests those tests cannot tell apart share one), from a key's second sighting, oldest dropped first; exact, since the generated module reads its input only through those tests. 0: every request is evaluated.",
+      "AuthorizationPolicy decisions kept per bundle, by the outcomes of the tests the policies apply to each value they read (requests those tests cannot tell apart share one), from a key's second sighting, oldest dropped first; exact, since the generated module reads its input only through those tests. The Rego policy's decisions are kept likewise, by the parts of the input it can read. 0: every request is evaluated.",
     default: 4096,
     max: 1_000_000,
   }),
