@@ -46,39 +46,23 @@ allow := {"allowed": true, "headers": {"x-authz": "ok"}} if {
 }
 `;
 
-/** `opa build -t wasm`; `optimize` as Policy builds the generated module (`-O=1`, see OpaCliCompiler). */
-async function compile(rego: string, entrypoint: string, optimize = false): Promise<Buffer> {
+/** `opa build -t <target>` of `rego` (`optimize`: `-O=1`, as Policy builds the generated module, see OpaCliCompiler); the bundle. */
+async function opaBuild(rego: string, entrypoint: string, target: 'wasm' | 'plan', optimize = false): Promise<Buffer> {
   const dir = mkdtempSync(join(tmpdir(), 'bowline-bench-in-proxy-'));
   writeFileSync(join(dir, 'p.rego'), rego);
-  await run(toolPath('opa'), [
-    'build',
-    '-t',
-    'wasm',
-    '-e',
-    entrypoint,
-    ...(optimize ? ['-O=1'] : []),
-    '-o',
-    join(dir, 'b.tar.gz'),
-    join(dir, 'p.rego'),
-  ]);
-  return readWasmBundle(readFileSync(join(dir, 'b.tar.gz'))).wasm;
+  const out = join(dir, 'b.tar.gz');
+  const args = ['build', '-t', target, '-e', entrypoint, ...(optimize ? ['-O=1'] : []), '-o', out, join(dir, 'p.rego')];
+  await run(toolPath('opa'), args);
+  return readFileSync(out);
+}
+
+async function compile(rego: string, entrypoint: string, optimize = false): Promise<Buffer> {
+  return readWasmBundle(await opaBuild(rego, entrypoint, 'wasm', optimize)).wasm;
 }
 
 /** The parts of the input `rego` reads, as the policy service finds them (`opa build -t plan`, inputPathsRead). */
 async function inputPaths(rego: string, entrypoint: string): Promise<string[][]> {
-  const dir = mkdtempSync(join(tmpdir(), 'bowline-bench-in-proxy-'));
-  writeFileSync(join(dir, 'p.rego'), rego);
-  await run(toolPath('opa'), [
-    'build',
-    '-t',
-    'plan',
-    '-e',
-    entrypoint,
-    '-o',
-    join(dir, 'p.tar.gz'),
-    join(dir, 'p.rego'),
-  ]);
-  const paths = inputPathsRead(readPlanBundle(readFileSync(join(dir, 'p.tar.gz'))) as PolicyPlan);
+  const paths = inputPathsRead(readPlanBundle(await opaBuild(rego, entrypoint, 'plan')) as PolicyPlan);
   if (!paths) throw new Error('the bench policy must read named parts of the input');
   return paths.map((path) => [...path]);
 }

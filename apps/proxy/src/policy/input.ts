@@ -47,27 +47,23 @@ export function requestInput(
     headers: flattenHeaders(request.headers),
     protocol: request.protocol,
   });
-  const attributes = input.attributes as Record<string, unknown>;
-  if (request.sourceAddress) {
-    attributes.source = {
-      ...(attributes.source as object | undefined),
-      address: socketAddress(request.sourceAddress, 0),
-    };
-  }
+  // Added in place (the objects are this input's own): the same keys, in the same order, as
+  // spreading them into new objects, with less garbage per request.
+  const attributes = input.attributes as Record<string, Record<string, unknown> | undefined>;
+  if (request.sourceAddress) (attributes.source ??= {}).address = socketAddress(request.sourceAddress, 0);
   if (request.destinationPort) {
-    attributes.destination = {
-      ...(attributes.destination as object | undefined),
-      address: socketAddress(undefined, request.destinationPort),
-    };
+    (attributes.destination ??= {}).address = socketAddress(undefined, request.destinationPort);
   }
   const bowline = input.bowline as Record<string, unknown>;
   bowline.source = request.sourcePrincipal ? workloadIdentity(request.sourcePrincipal) : {};
-  bowline.destination = {
-    ...(request.destinationPrincipal ? workloadIdentity(request.destinationPrincipal) : {}),
-    namespace: local.namespace,
-    labels: local.labels,
-    ...(request.destinationPort ? { port: String(request.destinationPort) } : {}),
-  };
+  const destination = (request.destinationPrincipal ? workloadIdentity(request.destinationPrincipal) : {}) as Record<
+    string,
+    unknown
+  >;
+  destination.namespace = local.namespace;
+  destination.labels = local.labels;
+  if (request.destinationPort) destination.port = String(request.destinationPort);
+  bowline.destination = destination;
   return input;
 }
 
