@@ -13,7 +13,8 @@
  * one decision's time goes (each step timed alone), and the same-run baseline: OPA's own
  * evaluator on the same module and input (`opa bench` per op, `opa eval --metrics` eval time),
  * with the ratios. p50 and p99 are the medians over the rounds (the range of the rounds' p99
- * beside it); the rounds interleave every case. Numbers, never assertions.
+ * beside it); the rounds interleave every case. Numbers, never assertions. `BENCH_ONLY=<text>`
+ * times only the cases whose label contains <text> (to profile one, with `node --cpu-prof`).
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -164,7 +165,10 @@ function round(iterations: number, fn: () => unknown, samples: Float64Array): Pe
  * interleaved within each round, so that a noisy stretch of the shared machine falls on all of
  * them alike rather than on whichever ran then. After a warm-up of 1,000 calls each.
  */
-function timedRounds(cases: [string, () => unknown][], iterations: number, rounds: number): [string, Summary][] {
+function timedRounds(all: [string, () => unknown][], iterations: number, rounds: number): [string, Summary][] {
+  // BENCH_ONLY=<text>: only the cases whose label has it (e.g. to profile one with --cpu-prof).
+  const only = process.env.BENCH_ONLY;
+  const cases = only ? all.filter(([label]) => label.includes(only)) : all;
   for (const [, fn] of cases) for (let i = 0; i < 1000; i++) fn();
   const samples = new Float64Array(iterations);
   const perCase = cases.map((): Percentiles[] => []);
@@ -307,13 +311,17 @@ async function main(): Promise<void> {
     iterations,
     rounds,
   );
-  const results = timed.slice(0, 8);
-  const steps = timed.slice(8);
-  const opa = await opaBaseline(generated.rego, attributes);
   const fmt = (n: number) => `${n.toFixed(1)} µs`;
   const line = ([label, p]: [string, Summary]) =>
     `${label.padEnd(54)} p50 ${fmt(p.p50).padStart(9)}  p99 ${fmt(p.p99).padStart(9)} ` +
     `(rounds ${p.p99Min.toFixed(1)}–${p.p99Max.toFixed(1)})  max ${fmt(p.max).padStart(10)}`;
+  if (process.env.BENCH_ONLY) {
+    process.stdout.write(`${timed.map(line).join('\n')}\n`);
+    return;
+  }
+  const results = timed.slice(0, 8);
+  const steps = timed.slice(8);
+  const opa = await opaBaseline(generated.rego, attributes);
   const [ap] = results;
   process.stdout.write(
     [
