@@ -214,6 +214,23 @@ function decisionTimes(before, after) {
   };
 }
 
+/**
+ * A 95% interval for the median of `values` (percentile bootstrap, 10,000 resamples, a fixed
+ * seed so one run's report reads the same twice): how far the median of so few noisy rounds can
+ * be trusted.
+ */
+function bootstrapMedian(values) {
+  let seed = 0x9e3779b9;
+  const random = () => {
+    seed = (seed * 1664525 + 1013904223) >>> 0;
+    return seed / 2 ** 32;
+  };
+  const medians = [];
+  for (let i = 0; i < 10_000; i++) medians.push(median(values.map(() => values[Math.floor(random() * values.length)])));
+  medians.sort((a, b) => a - b);
+  return [medians[249], medians[9749]];
+}
+
 /** Medians over rounds; added latency is taken per round against that round's direct run. */
 function aggregate(name, runs, directRuns) {
   const fixed = runs.map((r) => r.fixed);
@@ -233,6 +250,8 @@ function aggregate(name, runs, directRuns) {
       addedP50: added('p50'),
       /** Each round's added latency, for the spread of a ratio between two paths. */
       addedByRound: { p50: addedByRound('p50'), p90: addedByRound('p90'), p99: addedByRound('p99') },
+      /** Each round's end-to-end p50. */
+      p50ByRound: fixed.map((f) => f.p50),
       addedP90: added('p90'),
       addedP99: added('p99'),
       pairCoresPer1kRps: median(fixed.map((f) => f.pairCoresPer1kRps)),
@@ -374,21 +393,25 @@ function report(opts, agg, failures, profiles) {
   if (by.bowline && by['bowline-authz']) {
     const [off, on] = [by.bowline, by['bowline-authz']];
     const share = (key) => `${((on.fixed[key] / off.fixed[key] - 1) * 100).toFixed(1)}%`;
-    // The ratio round by round (both paths ran in each round, in rotated order): its spread.
-    const spread = (q) => {
-      const ratios = on.fixed.addedByRound[q].map((a, i) => a / off.fixed.addedByRound[q][i]);
-      return ratios.length > 1 ? `${f2(Math.min(...ratios))}–${f2(Math.max(...ratios))}` : '–';
+    // The ratio round by round (both paths ran in each round, in rotated order): its median, a
+    // 95% bootstrap interval of that median (rounds resampled), and its spread.
+    const paired = (ons, offs) => {
+      const ratios = ons.map((a, i) => a / offs[i]);
+      if (ratios.length < 2) return '–';
+      const [low, high] = bootstrapMedian(ratios);
+      return `${f2(median(ratios))} [${f2(low)}, ${f2(high)}]; ${f2(Math.min(...ratios))}–${f2(Math.max(...ratios))}`;
     };
+    const spread = (q) => paired(on.fixed.addedByRound[q], off.fixed.addedByRound[q]);
     lines.push(
       '',
       `### Authorization on vs off (bowline-authz: the server sidecar evaluates ${AUTHZ_POLICY_COUNT} AuthorizationPolicies per request, decision logs ${opts.decisionLogs}, decision cache ${opts.authzCache > 0 ? `${opts.authzCache} entries: fortio repeats one request, so all but the first are hits` : 'off: every request evaluated'})`,
       '',
-      '| metric | bowline-authz ÷ bowline (medians) | authorization adds | the ratio round by round | goal |',
+      '| metric | bowline-authz ÷ bowline (medians) | authorization adds | the ratio round by round: median [95% interval]; range | goal |',
       '| --- | ---: | ---: | ---: | --- |',
       `| added p50 | ${times(on.fixed.addedP50 / off.fixed.addedP50)} | ${share('addedP50')} | ${spread('p50')} | < 10% |`,
       `| added p90 | ${times(on.fixed.addedP90 / off.fixed.addedP90)} | ${share('addedP90')} | ${spread('p90')} | < 10% |`,
       `| added p99 | ${times(on.fixed.addedP99 / off.fixed.addedP99)} | ${share('addedP99')} | ${spread('p99')} | < 10% |`,
-      `| p50 end to end | ${times(on.fixed.p50 / off.fixed.p50)} | ${share('p50')} | – | < 10% |`,
+      `| p50 end to end | ${times(on.fixed.p50 / off.fixed.p50)} | ${share('p50')} | ${paired(on.fixed.p50ByRound, off.fixed.p50ByRound)} | < 10% |`,
       `| max throughput | ${times(on.max.qps / off.max.qps)} | – | – | – |`,
       `| pair CPU per 1,000 rps | ${times(on.fixed.pairCoresPer1kRps / off.fixed.pairCoresPer1kRps)} | – | – | – |`,
     );

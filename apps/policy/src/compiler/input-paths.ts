@@ -90,6 +90,8 @@ const KNOWN = new Set([
 
 class WholeInput extends Error {}
 
+/** Runs over every function before the analysis gives up (each finds functions returning more, or it has settled). */
+const MAX_SUMMARY_RUNS = 32;
 /** Runs of one `ScanStmt`'s body before the analysis gives up (each adds parts, or it has settled). */
 const MAX_SCAN_PASSES = 16;
 
@@ -100,17 +102,36 @@ const MAX_SCAN_PASSES = 16;
 export function inputPathsRead(plan: PolicyPlan): InputPath[] | null {
   const strings = (plan.static.strings ?? []).map((s) => s.value);
   const funcs = plan.funcs?.funcs ?? [];
-  const userFuncs = new Set(funcs.map((f) => f.name));
-  const read: InputPath[] = [];
+  const returns: Returns = new Map(funcs.map((f) => [f.name, new Map()]));
   try {
-    for (const p of plan.plans.plans) analyse(p.blocks, 0, strings, userFuncs, read);
-    // A function's first parameter is the input (every call passes it: checked at each call).
-    for (const f of funcs) analyse(f.blocks, f.params[0], strings, userFuncs, read);
+    // What each function returns flows to its callers: analyse every function again until no
+    // function is found to return more (each run can only add), then the last run's reads hold.
+    for (let runs = 0; ; runs++) {
+      if (runs === MAX_SUMMARY_RUNS) throw new WholeInput();
+      const context: Context = { strings, returns, read: [], exists: [], grew: false };
+      for (const p of plan.plans.plans) analyse(p.blocks, 0, undefined, context);
+      // A function's first parameter is the input (every call passes it: checked at each call).
+      for (const f of funcs) analyse(f.blocks, f.params[0], f.name, context);
+      if (!context.grew) return withExisting(minimal(context.read), context.exists);
+    }
   } catch (error) {
     if (error instanceof WholeInput) return null;
     throw error;
   }
-  return minimal(read);
+}
+
+/** The parts of the input each function may return (by the parts' joined keys). */
+type Returns = Map<string, Map<string, InputPath>>;
+
+interface Context {
+  strings: string[];
+  returns: Returns;
+  /** The parts read whole, by this run. */
+  read: InputPath[];
+  /** The parts whose existence is tested (every lookup, `IsDefinedStmt`, `IsUndefinedStmt`), by this run. */
+  exists: InputPath[];
+  /** Whether this run found a function returning more than the last run knew. */
+  grew: boolean;
 }
 
 /** Which parts of the input each local may hold (by the parts' joined keys). */
@@ -122,7 +143,20 @@ type Held = Map<number, Map<string, InputPath>>;
  * (the block may have stopped anywhere), and a `ScanStmt`'s body runs again from what the last
  * run left until that adds nothing (what one iteration puts in a local, the next may read).
  */
-function analyse(blocks: Block[], input: number, strings: string[], userFuncs: Set<string>, read: InputPath[]): void {
+function analyse(blocks: Block[], input: number, self: string | undefined, context: Context): void {
+  const { strings, returns, read } = context;
+  // A local set once in the whole function is never compared with a second value.
+  const onceTargets = new Map<number, number>();
+  const count = (list: Block[]) => {
+    for (const block of list)
+      for (const { type, stmt } of block.stmts ?? []) {
+        if (type === 'AssignVarOnceStmt')
+          onceTargets.set(stmt.target as number, (onceTargets.get(stmt.target as number) ?? 0) + 1);
+        if (stmt.block) count([stmt.block as Block]);
+        if (Array.isArray(stmt.blocks)) count(stmt.blocks as Block[]);
+      }
+  };
+  count(blocks);
   const readWhole = (held: Held, local: number | undefined) => {
     if (local === undefined) return;
     for (const path of held.get(local)?.values() ?? []) {
@@ -139,7 +173,11 @@ function analyse(blocks: Block[], input: number, strings: string[], userFuncs: S
       const from = source === undefined ? undefined : held.get(source);
       if (key.type === 'string_index') {
         const name = strings[key.value as number];
-        if (from) written = new Map([...from].map(([k, p]) => [`${k}\u0000${name}`, [...p, name]]));
+        if (from) {
+          written = new Map([...from].map(([k, p]) => [`${k}\u0000${name}`, [...p, name]]));
+          // The lookup itself tests that the part exists (it breaks out of the block when not).
+          for (const path of written.values()) context.exists.push(path);
+        }
       } else {
         // A key that is not a constant: the whole part may be read.
         readWhole(held, source);
@@ -148,22 +186,34 @@ function analyse(blocks: Block[], input: number, strings: string[], userFuncs: S
     } else if (type === 'AssignVarStmt') {
       const source = localOf(stmt.source);
       written = source === undefined ? undefined : held.get(source);
-    } else if (type === 'CallStmt' && userFuncs.has(stmt.func as string)) {
+    } else if (type === 'CallStmt' && returns.has(stmt.func as string)) {
       const [first, , ...rest] = stmt.args as Operand[];
       const passed = localOf(first);
       const paths = passed === undefined ? undefined : held.get(passed);
       // The callee takes its first argument as the input: it must be the input itself.
       if (!paths || paths.size !== 1 || !paths.has('')) throw new WholeInput();
       for (const operand of rest) readWhole(held, localOf(operand));
+      // What it returns holds what the callee may return (its callers track it from here).
+      written = returns.get(stmt.func as string);
+    } else if (type === 'ReturnLocalStmt' && self !== undefined) {
+      const source = localOf(stmt.source);
+      if (source !== undefined && add(returns, self, held.get(source))) context.grew = true;
+    } else if (type === 'AssignVarOnceStmt' && onceTargets.get(stmt.target as number) === 1) {
+      const source = localOf(stmt.source);
+      written = source === undefined ? undefined : held.get(source);
+    } else if (type === 'IsDefinedStmt' || type === 'IsUndefinedStmt') {
+      const source = localOf(stmt.source);
+      for (const path of (source === undefined ? undefined : held.get(source))?.values() ?? [])
+        context.exists.push(path);
     } else if (type !== 'ResetLocalStmt') {
       for (const local of localsRead(type, stmt)) readWhole(held, local);
     }
     for (const field of type === 'ScanStmt' ? ['key', 'value'] : ['target', 'result']) {
       const local = stmt[field];
       if (typeof local !== 'number') continue;
-      // Set once: a second assignment must equal the first (compared, so read whole, above).
+      // Set once: kept with what it held (a second assignment, if any, was compared: read whole above).
       if (type === 'AssignVarOnceStmt') add(held, local, written);
-      else if (written && written.size > 0) held.set(local, written);
+      else if (written && written.size > 0) held.set(local, new Map(written));
       else held.delete(local);
       add(ever, local, written);
     }
@@ -200,7 +250,7 @@ function analyse(blocks: Block[], input: number, strings: string[], userFuncs: S
   }
 }
 
-function add(held: Held, local: number, paths: Map<string, InputPath> | undefined): boolean {
+function add<K>(held: Map<K, Map<string, InputPath>>, local: K, paths: Map<string, InputPath> | undefined): boolean {
   if (!paths || paths.size === 0) return false;
   let mine = held.get(local);
   let added = false;
@@ -246,6 +296,21 @@ function localsRead(type: string, stmt: Record<string, unknown>): number[] {
     }
   }
   return locals;
+}
+
+/**
+ * `read`, plus each part whose existence is tested that the cut-down input would not otherwise
+ * keep. A part is kept (when the input has it) if it is read, inside a part read, or on the way
+ * to one: only a part tested alone is added, whole.
+ */
+function withExisting(read: InputPath[], tested: InputPath[]): InputPath[] {
+  const exists = [...new Map(tested.map((path) => [path.join('\u0000'), path])).values()];
+  const prefix = (a: InputPath, b: InputPath) => a.length <= b.length && a.every((key, i) => b[i] === key);
+  // Keeping a part keeps the parts on the way to it: only the deepest parts tested need a look.
+  const deepest = exists.filter((path) => !exists.some((other) => other.length > path.length && prefix(path, other)));
+  const missing = deepest.filter((path) => !read.some((r) => prefix(r, path) || prefix(path, r)));
+  if (missing.some((path) => path.length === 0)) throw new WholeInput();
+  return missing.length === 0 ? read : minimal([...read, ...missing]);
 }
 
 /** Shortest first, each once, none below another (a part read whole covers its insides). */
