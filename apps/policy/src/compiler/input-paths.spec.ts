@@ -83,6 +83,21 @@ allow if {
     ],
   },
   {
+    name: 'an import of the request, a negated header, a set built from the query',
+    rego: `import input.attributes.request.http as http_request
+debug_flags contains flag if some flag in input.parsed_query.debug
+allow if {
+	not http_request.headers["x-block"]
+	http_request.method == "GET"
+}
+allow if "1" in debug_flags`,
+    reads: [
+      ['parsed_query', 'debug'],
+      ['attributes', 'request', 'http', 'method'],
+      ['attributes', 'request', 'http', 'headers', 'x-block'],
+    ],
+  },
+  {
     name: 'a rule set two ways (the two values are compared: read whole)',
     rego: `v := input.parsed_query if input.attributes.request.http.method == "GET"
 v := input.bowline.source if input.attributes.request.http.method != "POST"
@@ -167,6 +182,7 @@ function inputs(): Record<string, unknown>[] {
         if (n % 3 === 0) headers.authorization = TOKEN;
         if (n % 5 === 0) headers['x-allow-me'] = 'yes';
         if (n % 7 === 0) headers.h = '1';
+        if (n % 4 === 1) headers['x-block'] = n % 8 === 1 ? 'true' : 'false';
         out.push({
           attributes: {
             request: {
@@ -239,6 +255,6 @@ describe('the parts of the input a compiled policy reads (inputPathsRead, on OPA
         if (whole.result === true) allowed += 1;
       }
     }
-    assert.ok(compared >= 10 * 27 && allowed > 20 && allowed < compared - 20, `${allowed} of ${compared} allowed`);
+    assert.ok(compared >= 11 * 27 && allowed > 20 && allowed < compared - 20, `${allowed} of ${compared} allowed`);
   });
 });

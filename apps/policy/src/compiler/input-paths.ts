@@ -198,7 +198,12 @@ function analyse(blocks: Block[], input: number, self: string | undefined, conte
     } else if (type === 'ReturnLocalStmt' && self !== undefined) {
       const source = localOf(stmt.source);
       if (source !== undefined && add(returns, self, held.get(source))) context.grew = true;
-    } else if (type === 'AssignVarOnceStmt' && onceTargets.get(stmt.target as number) === 1) {
+    } else if (
+      type === 'AssignVarOnceStmt' &&
+      onceTargets.get(stmt.target as number) === 1 &&
+      (held.get(localOf(stmt.source) ?? -1)?.size ?? 0) <= 1
+    ) {
+      // Set in one place, from one part: run again (in a loop) it can only meet the same part.
       const source = localOf(stmt.source);
       written = source === undefined ? undefined : held.get(source);
     } else if (type === 'IsDefinedStmt' || type === 'IsUndefinedStmt') {
