@@ -56,6 +56,7 @@ function options() {
       'proxy-main': { type: 'string' },
       'decision-logs': { type: 'string', default: 'off' },
       'authz-cache': { type: 'string', default: '4096' },
+      'authz-rego': { type: 'boolean', default: false },
       'skip-setup': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -74,6 +75,7 @@ function options() {
         '  --skip-setup                   do not run bench/mesh/setup.sh first',
         '  --decision-logs on|off         bowline-authz: the server sidecar sends every decision to the policy service (default off)',
         "  --authz-cache N                bowline-authz: the server sidecar's PROXY_AUTHZ_CACHE_ENTRIES (default 4096, the proxy's; 0: every request evaluated)",
+        '  --authz-rego                   bowline-authz: the server sidecar also enforces a Rego RBAC policy (PROXY_POLICY_NAME)',
         '  --proxy-main FILE              the sidecar entry point (default dist/apps/proxy/src/main.js)',
       ].join('\n'),
     );
@@ -111,6 +113,7 @@ function options() {
     proxyMain: values['proxy-main'],
     decisionLogs: oneOf(values['decision-logs'], ['on', 'off'], 'decision-logs'),
     authzCache: Math.max(0, Math.floor(num(values['authz-cache'], 'authz-cache'))),
+    authzRego: values['authz-rego'],
   };
 }
 
@@ -404,7 +407,7 @@ function report(opts, agg, failures, profiles) {
     const spread = (q) => paired(on.fixed.addedByRound[q], off.fixed.addedByRound[q]);
     lines.push(
       '',
-      `### Authorization on vs off (bowline-authz: the server sidecar evaluates ${AUTHZ_POLICY_COUNT} AuthorizationPolicies per request, decision logs ${opts.decisionLogs}, decision cache ${opts.authzCache > 0 ? `${opts.authzCache} entries: fortio repeats one request, so all but the first are hits` : 'off: every request evaluated'})`,
+      `### Authorization on vs off (bowline-authz: the server sidecar evaluates ${AUTHZ_POLICY_COUNT} AuthorizationPolicies${opts.authzRego ? ' and a Rego RBAC policy' : ''} per request, decision logs ${opts.decisionLogs}, decision cache ${opts.authzCache > 0 ? `${opts.authzCache} entries: fortio repeats one request, so all but the first are hits` : 'off: every request evaluated'})`,
       '',
       '| metric | bowline-authz ÷ bowline (medians) | authorization adds | the ratio round by round: median [95% interval]; range | goal |',
       '| --- | ---: | ---: | ---: | --- |',
@@ -494,6 +497,7 @@ async function main() {
           proxyMain: opts.proxyMain,
           decisionLogs: opts.decisionLogs,
           authzCache: opts.authzCache,
+          authzRego: opts.authzRego,
           say,
         });
         started.push(path);

@@ -57,6 +57,41 @@ export function authorizationPolicies(count = AUTHZ_POLICY_COUNT) {
 }
 
 /**
+ * The Rego policy `--authz-rego` adds (opa-envoy-plugin style, RBAC by SPIFFE principal, method
+ * and path glob, as bench/policy/rbac.ts's), and its data: grants for 20 callers, the client's
+ * covering fortio's `GET /echo`.
+ */
+export const REGO_POLICY_NAME = 'bench-rbac';
+export function regoPolicy() {
+  const grants = {};
+  for (let i = 0; i < AUTHZ_POLICY_COUNT - 1; i++)
+    grants[`spiffe://cluster.local/ns/default/sa/caller-${i}`] = [{ methods: ['GET'], path: `/api/v${i}/*` }];
+  grants['spiffe://cluster.local/ns/default/sa/client'] = [{ methods: ['GET', 'POST'], path: '/echo*' }];
+  return {
+    name: REGO_POLICY_NAME,
+    modules: {
+      'rbac.rego': [
+        'package envoy.authz',
+        '',
+        'default allow := false',
+        '',
+        'request_path := split(input.attributes.request.http.path, "?")[0]',
+        '',
+        'allow if {',
+        '\tsome grant in data.grants[input.attributes.source.principal]',
+        '\tinput.attributes.request.http.method in grant.methods',
+        '\tglob.match(grant.path, ["/"], request_path)',
+        '\tnot input.attributes.request.http.headers["x-block"]',
+        '}',
+        '',
+      ].join('\n'),
+    },
+    data: { grants },
+    activate: true,
+  };
+}
+
+/**
  * The server sidecar's `bowline_proxy_authorization_duration_seconds` (each decision's time in
  * the proxy), scraped from its admin port: `{buckets: [[le, cumulative count]...], sum, count}`.
  */
@@ -173,6 +208,7 @@ export async function startBowline({
   authz = false,
   decisionLogs = 'off',
   authzCache = 4096,
+  authzRego = false,
 }) {
   const pathName = authz ? 'bowline-authz' : 'bowline';
   const services = ['citadel', ...(authz ? ['galley', 'policy'] : [])];
@@ -251,7 +287,9 @@ export async function startBowline({
     if (bundle.status !== 200) throw new Error(`Citadel trust bundle: HTTP ${bundle.status} ${bundle.body}`);
     const rootsFile = join(dir, 'trust-bundle.pem');
     writeFileSync(rootsFile, bundle.body);
-    const policyAdminPort = authz ? await startAuthorization({ root, dir, basePath, dbUrl, cleanups, citadel }) : 0;
+    const policyAdminPort = authz
+      ? await startAuthorization({ root, dir, basePath, dbUrl, cleanups, citadel, rego: authzRego })
+      : 0;
     const mint = async (serviceAccount) => {
       const body = JSON.stringify({ namespace: 'default', serviceAccount, ttlSeconds: 3600, maxUses: 10 });
       const res = await httpRequest({
@@ -310,6 +348,7 @@ export async function startBowline({
           env.PROXY_POLICY_TOKEN = ADMIN_TOKEN;
           env.PROXY_DECISION_LOGS = decisionLogs;
           env.PROXY_AUTHZ_CACHE_ENTRIES = String(authzCache);
+          if (authzRego) env.PROXY_POLICY_NAME = REGO_POLICY_NAME;
         }
       }
       writeFileSync(
@@ -393,7 +432,7 @@ export async function startBowline({
  * through Galley's REST API, and the policy service serving a bundle for namespace default.
  * Returns the policy service's admin port.
  */
-async function startAuthorization({ root, dir, basePath, dbUrl, cleanups, citadel }) {
+async function startAuthorization({ root, dir, basePath, dbUrl, cleanups, citadel, rego }) {
   const ports = {
     galleyGrpc: await freePort(),
     galleyAdmin: await freePort(),
@@ -445,6 +484,17 @@ async function startAuthorization({ root, dir, basePath, dbUrl, cleanups, citade
     body,
   });
   if (applied.status !== 200) throw new Error(`Galley apply: HTTP ${applied.status} ${applied.body}`);
+  if (rego) {
+    const policyBody = JSON.stringify(regoPolicy());
+    const created = await httpRequest({
+      port: ports.policyAdmin,
+      path: '/v1/policies',
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json', 'content-length': Buffer.byteLength(policyBody) },
+      body: policyBody,
+    });
+    if (created.status !== 201) throw new Error(`the Rego policy: HTTP ${created.status} ${created.body}`);
+  }
   await waitUntil(
     async () => {
       const res = await httpRequest({
