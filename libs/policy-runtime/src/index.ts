@@ -20,6 +20,7 @@ export {
 } from './decision';
 export {
   buildInput,
+  httpAttributes,
   inputFromAttributes,
   normaliseRequestPath,
   parseBody,

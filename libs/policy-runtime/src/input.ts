@@ -134,6 +134,11 @@ export function inputFromAttributes(attributes: Record<string, unknown>): Record
 
 /** Builds the input document for one HTTP request, as Envoy's ext_authz filter would describe it. */
 export function buildInput(request: HttpRequestDescription): Record<string, unknown> {
+  return inputFromAttributes(httpAttributes(request));
+}
+
+/** The `attributes` of buildInput's document (what Envoy's ext_authz filter sends), alone. */
+export function httpAttributes(request: HttpRequestDescription): Record<string, unknown> {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(request.headers ?? {})) headers[name.toLowerCase()] = value;
   const method = request.method.toUpperCase();
@@ -158,7 +163,7 @@ export function buildInput(request: HttpRequestDescription): Record<string, unkn
   if (request.contextExtensions && Object.keys(request.contextExtensions).length > 0) {
     attributes.contextExtensions = request.contextExtensions;
   }
-  return inputFromAttributes(attributes);
+  return attributes;
 }
 
 /**

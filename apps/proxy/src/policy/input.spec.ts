@@ -1,8 +1,25 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { InputError, istioAttributes } from '#libs/policy-runtime';
+import {
+  buildInput,
+  InputError,
+  type InputTree,
+  inputTree,
+  istioAttributes,
+  normaliseRequestPath,
+  pruneInput,
+  socketAddress,
+  workloadIdentity,
+} from '#libs/policy-runtime';
 import type { AuthorizationRequest } from '../dataplane/authorization';
-import { attributeSelection, requestAttributes, requestInput, requestKey } from './input';
+import {
+  attributeSelection,
+  flattenHeaders,
+  requestAttributes,
+  requestInput,
+  requestInputParts,
+  requestKey,
+} from './input';
 
 const LOCAL = { namespace: 'default', labels: { app: 'server', version: 'v1' } };
 const BASE: AuthorizationRequest = {
@@ -165,5 +182,97 @@ describe('requestKey (what a kept decision is found by)', () => {
       }
     }
     assert.ok(throws(() => requestKey({ ...BASE, path: '/items/%E0%A4%A' }, [], attributeSelection([]))));
+  });
+});
+
+describe('requestInputParts (what a Rego policy that reads named parts is evaluated on)', () => {
+  const TIME = new Date('2030-01-02T03:04:05.678Z');
+  const requests: AuthorizationRequest[] = [
+    BASE,
+    { ...BASE, sourcePrincipal: undefined, sourceAddress: undefined, destinationPort: undefined },
+    { ...BASE, sourcePrincipal: 'spiffe://td/custom', destinationPrincipal: undefined },
+    { ...BASE, headers: { 'X-Tenant': 'a', 'x-tenant': ['b', 'c'], ':path': '/raw' } },
+    { ...BASE, path: '/caf%C3%A9/x?q=%ZZ&q=1&r' },
+    { ...BASE, path: '/' },
+  ];
+  const trees: string[][][] = [
+    [
+      ['attributes', 'source', 'principal'],
+      ['attributes', 'request', 'http', 'method'],
+    ],
+    [['parsed_path'], ['parsed_query', 'q']],
+    [
+      ['bowline', 'destination'],
+      ['bowline', 'source', 'namespace'],
+    ],
+    [['attributes']],
+    [
+      ['attributes', 'request', 'time'],
+      ['attributes', 'request', 'http', 'headers', 'x-tenant'],
+    ],
+    [['version'], ['parsed_body'], ['truncated_body']],
+    [
+      ['absent', 'x'],
+      ['attributes', 'destination', 'address'],
+    ],
+  ];
+
+  it('equals the whole input document cut down to the parts, key order included', () => {
+    for (const request of requests)
+      for (const paths of trees) {
+        const tree = inputTree(paths) as Exclude<InputTree, true>;
+        const parts = requestInputParts(request, LOCAL, TIME, tree);
+        const whole = pruneInput(requestInput(request, LOCAL, TIME), tree);
+        assert.equal(
+          JSON.stringify(parts),
+          JSON.stringify(whole),
+          `${JSON.stringify(paths)} of ${JSON.stringify(request)}`,
+        );
+      }
+  });
+
+  it('throws InputError where requestInput does (an invalid escape in the path), whatever the parts', () => {
+    const bad = { ...BASE, path: '/items/%E0%A4%A' };
+    assert.throws(() => requestInput(bad, LOCAL, TIME), InputError);
+    for (const paths of trees)
+      assert.throws(
+        () => requestInputParts(bad, LOCAL, TIME, inputTree(paths) as Exclude<InputTree, true>),
+        InputError,
+      );
+  });
+
+  it('leaves requestInput as it was built before it was split into parts (buildInput, then the peers and bowline)', () => {
+    const before = (request: AuthorizationRequest) => {
+      const input = buildInput({
+        time: TIME,
+        source: request.sourcePrincipal,
+        destination: request.destinationPrincipal,
+        method: request.method,
+        path: normaliseRequestPath(request.path),
+        host: request.host,
+        headers: flattenHeaders(request.headers),
+        protocol: request.protocol,
+      });
+      const attributes = input.attributes as Record<string, object | undefined>;
+      if (request.sourceAddress)
+        attributes.source = { ...attributes.source, address: socketAddress(request.sourceAddress, 0) };
+      if (request.destinationPort)
+        attributes.destination = {
+          ...attributes.destination,
+          address: socketAddress(undefined, request.destinationPort),
+        };
+      input.bowline = {
+        source: request.sourcePrincipal ? workloadIdentity(request.sourcePrincipal) : {},
+        destination: {
+          ...(request.destinationPrincipal ? workloadIdentity(request.destinationPrincipal) : {}),
+          namespace: LOCAL.namespace,
+          labels: LOCAL.labels,
+          ...(request.destinationPort ? { port: String(request.destinationPort) } : {}),
+        },
+      };
+      return input;
+    };
+    for (const request of requests)
+      assert.equal(JSON.stringify(requestInput(request, LOCAL, TIME)), JSON.stringify(before(request)));
   });
 });

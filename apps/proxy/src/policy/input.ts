@@ -1,9 +1,12 @@
 import {
-  buildInput,
+  httpAttributes,
+  inputFromAttributes,
+  type InputTree,
   type IstioAttributes,
   keyPart,
   normaliseRequestPath,
   parsePathAndQuery,
+  pruneInput,
   socketAddress,
   workloadIdentity,
 } from '#libs/policy-runtime';
@@ -37,7 +40,41 @@ export function requestInput(
   local: LocalWorkloadInfo,
   time?: Date,
 ): Record<string, unknown> {
-  const input = buildInput({
+  const input = inputFromAttributes(requestAttributesDocument(request, time));
+  input.bowline = bowlineDocument(request, local);
+  return input;
+}
+
+/**
+ * `pruneInput(requestInput(request, local, time), tree)`, building only the top-level parts the
+ * tree names (input.spec.ts checks it): what a Rego policy that reads those parts is evaluated
+ * on, and its kept decisions are found by. Throws InputError where requestInput does.
+ */
+export function requestInputParts(
+  request: AuthorizationRequest,
+  local: LocalWorkloadInfo,
+  time: Date,
+  tree: Exclude<InputTree, true>,
+): Record<string, unknown> {
+  const path = normaliseRequestPath(request.path);
+  if (path.includes('%')) parsePathAndQuery(path); // only an escape can make it throw
+  const document: Record<string, unknown> = {};
+  let parsed: ReturnType<typeof parsePathAndQuery> | undefined;
+  for (const key of tree.keys()) {
+    if (key === 'attributes') document.attributes = requestAttributesDocument(request, time);
+    else if (key === 'parsed_path') document.parsed_path = (parsed ??= parsePathAndQuery(path)).parsedPath;
+    else if (key === 'parsed_query') document.parsed_query = (parsed ??= parsePathAndQuery(path)).parsedQuery;
+    else if (key === 'bowline') document.bowline = bowlineDocument(request, local);
+    // The rest does not depend on the request (the proxy passes no body): as inputFromAttributes makes it.
+    else if (key === 'parsed_body' || key === 'truncated_body' || key === 'version')
+      document[key] = inputFromAttributes({})[key];
+  }
+  return pruneInput(document, tree) as Record<string, unknown>;
+}
+
+/** `input.attributes`: what Envoy's ext_authz filter would send, plus the peers' addresses. */
+function requestAttributesDocument(request: AuthorizationRequest, time: Date | undefined): Record<string, unknown> {
+  const attributes = httpAttributes({
     time,
     source: request.sourcePrincipal,
     destination: request.destinationPrincipal,
@@ -46,16 +83,18 @@ export function requestInput(
     host: request.host,
     headers: flattenHeaders(request.headers),
     protocol: request.protocol,
-  });
-  // Added in place (the objects are this input's own): the same keys, in the same order, as
+  }) as Record<string, Record<string, unknown> | undefined>;
+  // Added in place (the objects are this document's own): the same keys, in the same order, as
   // spreading them into new objects, with less garbage per request.
-  const attributes = input.attributes as Record<string, Record<string, unknown> | undefined>;
   if (request.sourceAddress) (attributes.source ??= {}).address = socketAddress(request.sourceAddress, 0);
   if (request.destinationPort) {
     (attributes.destination ??= {}).address = socketAddress(undefined, request.destinationPort);
   }
-  const bowline = input.bowline as Record<string, unknown>;
-  bowline.source = request.sourcePrincipal ? workloadIdentity(request.sourcePrincipal) : {};
+  return attributes;
+}
+
+/** `input.bowline`: both workloads' identities, and ours as AuthorizationPolicy selectors see it. */
+function bowlineDocument(request: AuthorizationRequest, local: LocalWorkloadInfo): Record<string, unknown> {
   const destination = (request.destinationPrincipal ? workloadIdentity(request.destinationPrincipal) : {}) as Record<
     string,
     unknown
@@ -63,8 +102,7 @@ export function requestInput(
   destination.namespace = local.namespace;
   destination.labels = local.labels;
   if (request.destinationPort) destination.port = String(request.destinationPort);
-  bowline.destination = destination;
-  return input;
+  return { source: request.sourcePrincipal ? workloadIdentity(request.sourcePrincipal) : {}, destination };
 }
 
 /** The attributes requestAttributes can set, by istioAttributes key. */

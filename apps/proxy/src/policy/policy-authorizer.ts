@@ -15,7 +15,6 @@ import {
   matcherKey,
   matcherKeyPlan,
   PolicyRuntime,
-  pruneInput,
   type ValueEvaluation,
 } from '#libs/policy-runtime';
 import type { AuthorizationRequest, AuthorizationResult, InboundAuthorizer } from '../dataplane/authorization';
@@ -29,6 +28,7 @@ import {
   type LocalWorkloadInfo,
   requestAttributes,
   requestInput,
+  requestInputParts,
   requestKey,
 } from './input';
 
@@ -61,7 +61,7 @@ interface LoadedBundle {
     name: string;
     revision: number;
     /** The parts of the input the decision can depend on (the bundle's `inputPaths`); null: any. */
-    reads: InputTree | null;
+    reads: Exclude<InputTree, true> | null;
     /** Decisions by those parts of the input (see regoDecision); this bundle's only. */
     cache: DecisionCache<RegoOutcome>;
   } | null;
@@ -189,7 +189,7 @@ export class PolicyAuthorizer implements InboundAuthorizer, AuthorizationProbe {
               entrypoint: bundle.policy.entrypoint,
               name: bundle.policy.name,
               revision: bundle.policy.revision,
-              reads: bundle.policy.inputPaths ? inputTree(bundle.policy.inputPaths) : null,
+              reads: regoReads(bundle.policy.inputPaths),
               cache: new DecisionCache(this.options.cacheEntries ?? DECISION_CACHE_ENTRIES),
             }
           : null,
@@ -209,9 +209,12 @@ export class PolicyAuthorizer implements InboundAuthorizer, AuthorizationProbe {
     let input: Record<string, unknown> | undefined;
     let outcome: Outcome;
     try {
-      if (!bundle || bundle.rego) input = requestInput(request, this.options.local, new Date(time));
+      // The whole document only for a Rego policy that may read any of it (and for the log of a
+      // request denied for want of a bundle); else the log builds it later, off the request path.
+      if (!bundle || (bundle.rego && !bundle.rego.reads))
+        input = requestInput(request, this.options.local, new Date(time));
       outcome = bundle
-        ? this.decide(bundle, request, input)
+        ? this.decide(bundle, request, time, input)
         : { result: deny(403, NO_BUNDLE_BODY, 'no authorization bundle loaded'), path: '', evalMicros: 0 };
     } catch (error) {
       const reason = error instanceof InputError ? `invalid request: ${error.message}` : `error: ${String(error)}`;
@@ -254,11 +257,16 @@ export class PolicyAuthorizer implements InboundAuthorizer, AuthorizationProbe {
    * AuthorizationPolicies (on the request's Istio attributes, with only the headers the module
    * reads), then the Rego policy (on the whole input document, given when the bundle has one).
    */
-  private decide(bundle: LoadedBundle, request: AuthorizationRequest, input?: Record<string, unknown>): Outcome {
+  private decide(
+    bundle: LoadedBundle,
+    request: AuthorizationRequest,
+    time: number,
+    input: Record<string, unknown> | undefined,
+  ): Outcome {
     const { decision, verdict, evalMicros } = this.istioDecision(bundle, request, input);
     const path = bundle.istio.entrypoint;
-    if (!verdict.allowed || !bundle.rego || !input) return { result: verdict, path, decision, evalMicros };
-    const rego = this.regoDecision(bundle.rego, input);
+    if (!verdict.allowed || !bundle.rego) return { result: verdict, path, decision, evalMicros };
+    const rego = this.regoDecision(bundle.rego, request, time, input);
     return {
       result: rego.verdict,
       path: bundle.rego.entrypoint,
@@ -275,17 +283,26 @@ export class PolicyAuthorizer implements InboundAuthorizer, AuthorizationProbe {
    * matter to the policy). A decision is kept only when no built-in read the clock and none
    * failed: those may decide otherwise next time.
    */
-  private regoDecision(rego: NonNullable<LoadedBundle['rego']>, input: Record<string, unknown>): RegoOutcome {
+  private regoDecision(
+    rego: NonNullable<LoadedBundle['rego']>,
+    request: AuthorizationRequest,
+    time: number,
+    input: Record<string, unknown> | undefined,
+  ): RegoOutcome {
     const { reads, cache, runtime, entrypoint, name } = rego;
     if (!reads) {
-      const evaluation = runtime.evaluate(input, entrypoint);
+      // authorize() built the whole document for this policy.
+      const evaluation = runtime.evaluate(
+        input ?? requestInput(request, this.options.local, new Date(time)),
+        entrypoint,
+      );
       return {
         decision: evaluation.result,
         verdict: regoVerdict(evaluation, name),
         evalMicros: evaluation.durationMicros,
       };
     }
-    const key = JSON.stringify(pruneInput(input, reads));
+    const key = JSON.stringify(requestInputParts(request, this.options.local, new Date(time), reads));
     const kept = cache.capacity > 0 ? cache.get(key) : undefined;
     if (kept) {
       this.policyCacheHits += 1;
@@ -394,6 +411,12 @@ function loggedInput(request: AuthorizationRequest, local: LocalWorkloadInfo, ti
   } catch {
     return { attributes: { source: { principal: request.sourcePrincipal ?? '' } } };
   }
+}
+
+/** The bundle's `inputPaths` as a tree to cut the input by; null when the policy may read any part. */
+function regoReads(paths: string[][] | null): Exclude<InputTree, true> | null {
+  const tree = paths ? inputTree(paths) : true;
+  return tree === true ? null : tree;
 }
 
 function deny(status: number, body: string, reason: string, headers?: Record<string, string>): AuthorizationResult {
