@@ -138,121 +138,146 @@ interface Context {
 type Held = Map<number, Map<string, InputPath>>;
 
 /**
- * One function (or plan), in program order. A statement that writes a local replaces what it
- * held; after a nested block a local holds what it held before or anything the block put in it
- * (the block may have stopped anywhere), and a `ScanStmt`'s body runs again from what the last
- * run left until that adds nothing (what one iteration puts in a local, the next may read).
+ * One function (or plan), walked in program order. A statement that writes a local replaces
+ * what it held; after a nested block a local holds what it held before or anything the block
+ * put in it (the block may have stopped anywhere), and a `ScanStmt`'s body runs again from what
+ * the last run left until that adds nothing (what one iteration puts in a local, the next may
+ * read).
  */
 function analyse(blocks: Block[], input: number, self: string | undefined, context: Context): void {
-  const { strings, returns, read } = context;
-  // A local set once in the whole function is never compared with a second value.
-  const onceTargets = new Map<number, number>();
-  const count = (list: Block[]) => {
-    for (const block of list)
-      for (const { type, stmt } of block.stmts ?? []) {
-        if (type === 'AssignVarOnceStmt')
-          onceTargets.set(stmt.target as number, (onceTargets.get(stmt.target as number) ?? 0) + 1);
-        if (stmt.block) count([stmt.block as Block]);
-        if (Array.isArray(stmt.blocks)) count(stmt.blocks as Block[]);
-      }
-  };
-  count(blocks);
-  const readWhole = (held: Held, local: number | undefined) => {
-    if (local === undefined) return;
-    for (const path of held.get(local)?.values() ?? []) {
-      if (path.length === 0) throw new WholeInput();
-      read.push(path);
-    }
-  };
-  const statement = ({ type, stmt }: Statement, held: Held, ever: Held): void => {
+  const walk = new FunctionWalk(context, self, onceTargets(blocks));
+  const held: Held = new Map([[input, new Map([['', []]])]]);
+  for (const block of blocks) merge(held, walk.block(block, copy(held)));
+}
+
+class FunctionWalk {
+  constructor(
+    private readonly context: Context,
+    /** The function walked (its returns are recorded); undefined for a plan. */
+    private readonly self: string | undefined,
+    /** How many `AssignVarOnceStmt`s write each local. */
+    private readonly once: ReadonlyMap<number, number>,
+  ) {}
+
+  /** Walks `block` from `held` (updated in place); returns everything any local held in it. */
+  block(block: Block, held: Held): Held {
+    const ever: Held = new Map();
+    for (const s of block.stmts ?? []) this.statement(s, held, ever);
+    return ever;
+  }
+
+  private statement({ type, stmt }: Statement, held: Held, ever: Held): void {
     if (type === 'WithStmt' || type === 'CallDynamicStmt' || !KNOWN.has(type)) throw new WholeInput();
-    let written: Map<string, InputPath> | undefined;
-    if (type === 'DotStmt') {
-      const source = localOf(stmt.source);
-      const key = stmt.key as Operand;
-      const from = source === undefined ? undefined : held.get(source);
-      if (key.type === 'string_index') {
-        const name = strings[key.value as number];
-        if (from) {
-          written = new Map([...from].map(([k, p]) => [`${k}\u0000${name}`, [...p, name]]));
-          // The lookup itself tests that the part exists (it breaks out of the block when not).
-          for (const path of written.values()) context.exists.push(path);
-        }
-      } else {
-        // A key that is not a constant: the whole part may be read.
-        readWhole(held, source);
-        readWhole(held, localOf(key));
-      }
-    } else if (type === 'AssignVarStmt') {
-      const source = localOf(stmt.source);
-      written = source === undefined ? undefined : held.get(source);
-    } else if (type === 'CallStmt' && returns.has(stmt.func as string)) {
-      const [first, , ...rest] = stmt.args as Operand[];
-      const passed = localOf(first);
-      const paths = passed === undefined ? undefined : held.get(passed);
-      // The callee takes its first argument as the input: it must be the input itself.
-      if (!paths || paths.size !== 1 || !paths.has('')) throw new WholeInput();
-      for (const operand of rest) readWhole(held, localOf(operand));
-      // What it returns holds what the callee may return (its callers track it from here).
-      written = returns.get(stmt.func as string);
-    } else if (type === 'ReturnLocalStmt' && self !== undefined) {
-      const source = localOf(stmt.source);
-      if (source !== undefined && add(returns, self, held.get(source))) context.grew = true;
-    } else if (
-      type === 'AssignVarOnceStmt' &&
-      onceTargets.get(stmt.target as number) === 1 &&
-      (held.get(localOf(stmt.source) ?? -1)?.size ?? 0) <= 1
-    ) {
-      // Set in one place, from one part: run again (in a loop) it can only meet the same part.
-      const source = localOf(stmt.source);
-      written = source === undefined ? undefined : held.get(source);
-    } else if (type === 'IsDefinedStmt' || type === 'IsUndefinedStmt') {
-      const source = localOf(stmt.source);
-      for (const path of (source === undefined ? undefined : held.get(source))?.values() ?? [])
-        context.exists.push(path);
-    } else if (type !== 'ResetLocalStmt') {
-      for (const local of localsRead(type, stmt)) readWhole(held, local);
-    }
+    const written = this.reads(type, stmt, held);
     for (const field of type === 'ScanStmt' ? ['key', 'value'] : ['target', 'result']) {
       const local = stmt[field];
       if (typeof local !== 'number') continue;
-      // Set once: kept with what it held (a second assignment, if any, was compared: read whole above).
+      // Set once: kept with what it held (a second assignment, if any, was compared: read whole).
       if (type === 'AssignVarOnceStmt') add(held, local, written);
       else if (written && written.size > 0) held.set(local, new Map(written));
       else held.delete(local);
       add(ever, local, written);
     }
-    if (type === 'ScanStmt') {
-      const start = copy(held);
-      for (let runs = 0; ; runs++) {
-        // A local looked into by itself on every iteration would never settle.
-        if (runs === MAX_SCAN_PASSES) throw new WholeInput();
-        const pass = copy(start);
-        const changedIn = new Map() as Held;
-        run((stmt.block as Block).stmts ?? [], pass, changedIn);
-        if (!merge(start, changedIn)) break;
+    if (type === 'ScanStmt') this.scan(stmt.block as Block, held, ever);
+    else
+      for (const block of [...(stmt.block ? [stmt.block as Block] : []), ...((stmt.blocks as Block[]) ?? [])]) {
+        const changed = this.block(block, copy(held));
+        merge(held, changed);
+        merge(ever, changed);
       }
-      merge(held, start);
-      merge(ever, start);
-    } else {
-      const nested = [...(stmt.block ? [stmt.block as Block] : []), ...((stmt.blocks as Block[] | undefined) ?? [])];
-      for (const block of nested) {
-        const changedIn = new Map() as Held;
-        run(block.stmts ?? [], copy(held), changedIn);
-        merge(held, changedIn);
-        merge(ever, changedIn);
-      }
-    }
-  };
-  const run = (statements: Statement[], held: Held, ever: Held) => {
-    for (const s of statements) statement(s, held, ever);
-  };
-  const held: Held = new Map([[input, new Map([['', []]])]]);
-  for (const block of blocks) {
-    const changedIn = new Map() as Held;
-    run(block.stmts ?? [], copy(held), changedIn);
-    merge(held, changedIn);
   }
+
+  /** What `stmt` reads (recorded), and the parts the local it writes will hold. */
+  private reads(type: string, stmt: Record<string, unknown>, held: Held): Map<string, InputPath> | undefined {
+    const source = localOf(stmt.source);
+    const from = source === undefined ? undefined : held.get(source);
+    switch (type) {
+      case 'DotStmt':
+        return this.lookup(from, stmt.key as Operand, held);
+      case 'AssignVarStmt':
+        return from;
+      case 'ReturnLocalStmt':
+        if (this.self === undefined) break;
+        if (add(this.context.returns, this.self, from)) this.context.grew = true;
+        return undefined;
+      case 'AssignVarOnceStmt':
+        // Set in one place, from one part: run again (in a loop) it can only meet the same part.
+        if (this.once.get(stmt.target as number) === 1 && (from?.size ?? 0) <= 1) return from;
+        break;
+      case 'IsDefinedStmt':
+      case 'IsUndefinedStmt':
+        for (const path of from?.values() ?? []) this.context.exists.push(path);
+        return undefined;
+      case 'ResetLocalStmt':
+        return undefined;
+      case 'CallStmt':
+        if (this.context.returns.has(stmt.func as string)) return this.call(stmt, held);
+        break;
+    }
+    for (const local of localsRead(type, stmt)) this.readWhole(held, local);
+    return undefined;
+  }
+
+  /** A lookup in a part by a constant key keeps it partial (and tests that the key exists); any other key reads it whole. */
+  private lookup(
+    from: Map<string, InputPath> | undefined,
+    key: Operand,
+    held: Held,
+  ): Map<string, InputPath> | undefined {
+    if (key.type !== 'string_index') {
+      for (const path of from?.values() ?? []) this.read(path);
+      this.readWhole(held, localOf(key));
+      return undefined;
+    }
+    if (!from) return undefined;
+    const name = this.context.strings[key.value as number];
+    const written = new Map([...from].map(([k, p]) => [`${k}\u0000${name}`, [...p, name]]));
+    // The lookup itself tests that the part exists (it breaks out of the block when not).
+    for (const path of written.values()) this.context.exists.push(path);
+    return written;
+  }
+
+  /** A call of another function of the plan: it gets the input itself; its result holds what it may return. */
+  private call(stmt: Record<string, unknown>, held: Held): Map<string, InputPath> | undefined {
+    const [first, , ...rest] = stmt.args as Operand[];
+    const passed = localOf(first);
+    const paths = passed === undefined ? undefined : held.get(passed);
+    if (!paths || paths.size !== 1 || !paths.has('')) throw new WholeInput();
+    for (const operand of rest) this.readWhole(held, localOf(operand));
+    return this.context.returns.get(stmt.func as string);
+  }
+
+  private scan(body: Block, held: Held, ever: Held): void {
+    const start = copy(held);
+    for (let runs = 0; ; runs++) {
+      // A local looked into by itself on every iteration would never settle.
+      if (runs === MAX_SCAN_PASSES) throw new WholeInput();
+      if (!merge(start, this.block(body, copy(start)))) break;
+    }
+    merge(held, start);
+    merge(ever, start);
+  }
+
+  private readWhole(held: Held, local: number | undefined): void {
+    if (local === undefined) return;
+    for (const path of held.get(local)?.values() ?? []) this.read(path);
+  }
+
+  private read(path: InputPath): void {
+    if (path.length === 0) throw new WholeInput();
+    this.context.read.push(path);
+  }
+}
+
+/** How many `AssignVarOnceStmt`s write each local, nested blocks included. */
+function onceTargets(blocks: Block[], counts = new Map<number, number>()): Map<number, number> {
+  for (const block of blocks)
+    for (const { type, stmt } of block.stmts ?? []) {
+      if (type === 'AssignVarOnceStmt') counts.set(stmt.target as number, (counts.get(stmt.target as number) ?? 0) + 1);
+      if (stmt.block) onceTargets([stmt.block as Block], counts);
+      if (Array.isArray(stmt.blocks)) onceTargets(stmt.blocks as Block[], counts);
+    }
+  return counts;
 }
 
 function add<K>(held: Map<K, Map<string, InputPath>>, local: K, paths: Map<string, InputPath> | undefined): boolean {

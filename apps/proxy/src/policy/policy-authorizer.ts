@@ -1,12 +1,8 @@
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '#libs/logging';
 import {
-  type Evaluation,
   expandIstioDecision,
-  type HeaderEntry,
   InputError,
-  type InputTree,
-  inputTree,
   type IstioAttributes,
   istioAttributes,
   type IstioDecision,
@@ -28,12 +24,13 @@ import {
   type LocalWorkloadInfo,
   requestAttributes,
   requestInput,
-  requestInputParts,
   requestKey,
 } from './input';
+import { RegoPolicy } from './rego-policy';
+import { deny, RBAC_DENIED } from './verdicts';
 
-/** Envoy's RBAC denial body (what Istio's sidecars answer). */
-export const RBAC_DENIED = 'RBAC: access denied';
+export { RBAC_DENIED };
+
 /** The body while no bundle was ever loaded: the proxy fails closed. */
 export const NO_BUNDLE_BODY = 'RBAC: access denied (no authorization bundle loaded yet: failing closed)';
 
@@ -55,24 +52,8 @@ interface LoadedBundle {
     /** What matcherKey reads; null when the bundle lists no matchers. */
     plan: KeyedValue[] | null;
   };
-  rego: {
-    runtime: PolicyRuntime;
-    entrypoint: string;
-    name: string;
-    revision: number;
-    /** The parts of the input the decision can depend on (the bundle's `inputPaths`); null: any. */
-    reads: Exclude<InputTree, true> | null;
-    /** Decisions by those parts of the input (see regoDecision); this bundle's only. */
-    cache: DecisionCache<RegoOutcome>;
-  } | null;
+  rego: RegoPolicy | null;
   loadedAt: Date;
-}
-
-/** One Rego decision, as evaluated or as kept (then with `evalMicros` 0). */
-interface RegoOutcome {
-  decision: unknown;
-  verdict: AuthorizationResult;
-  evalMicros: number;
 }
 
 /** Decisions of the Istio module kept per bundle by default (PROXY_AUTHZ_CACHE_ENTRIES; see DecisionCache). */
@@ -125,8 +106,6 @@ export class PolicyAuthorizer implements InboundAuthorizer, AuthorizationProbe {
   private denied = 0;
   private cacheHits = 0;
   private cacheMisses = 0;
-  private policyCacheHits = 0;
-  private policyCacheMisses = 0;
   /** Each decision's wall time, in seconds (`bowline_proxy_authorization_duration_seconds`). */
   readonly durations = new HistogramCells(AUTHORIZATION_DURATION_BUCKETS);
 
@@ -161,11 +140,7 @@ export class PolicyAuthorizer implements InboundAuthorizer, AuthorizationProbe {
       now,
     });
     const rego = bundle.policy
-      ? await PolicyRuntime.load(bundle.policy.wasm, {
-          data: bundle.policy.data,
-          entrypoint: bundle.policy.entrypoint,
-          now,
-        })
+      ? await RegoPolicy.load(bundle.policy, { now, cacheEntries: this.options.cacheEntries ?? DECISION_CACHE_ENTRIES })
       : null;
     this.current = {
       revision: bundle.revision,
@@ -182,25 +157,16 @@ export class PolicyAuthorizer implements InboundAuthorizer, AuthorizationProbe {
           ? matcherKeyPlan(bundle.istio.attributes, bundle.istio.headers, bundle.istio.matchers)
           : null,
       },
-      rego:
-        rego && bundle.policy
-          ? {
-              runtime: rego,
-              entrypoint: bundle.policy.entrypoint,
-              name: bundle.policy.name,
-              revision: bundle.policy.revision,
-              reads: regoReads(bundle.policy.inputPaths),
-              cache: new DecisionCache(this.options.cacheEntries ?? DECISION_CACHE_ENTRIES),
-            }
-          : null,
+      rego,
       loadedAt: new Date(),
     };
   }
 
   /**
-   * The opa-envoy input document is built here only when something on the decision path reads
-   * it (a Rego policy); otherwise the module's attributes come straight from the request and the
-   * decision log gets a function that builds the same input later (off the request path).
+   * The whole opa-envoy input document is built here only when a Rego policy may read any part
+   * of it; otherwise the module's attributes come straight from the request, a Rego policy gets
+   * the parts it reads, and the decision log gets a function that builds the whole input later
+   * (off the request path).
    */
   authorize(request: AuthorizationRequest): AuthorizationResult {
     const started = performance.now();
@@ -211,8 +177,7 @@ export class PolicyAuthorizer implements InboundAuthorizer, AuthorizationProbe {
     try {
       // The whole document only for a Rego policy that may read any of it (and for the log of a
       // request denied for want of a bundle); else the log builds it later, off the request path.
-      if (!bundle || (bundle.rego && !bundle.rego.reads))
-        input = requestInput(request, this.options.local, new Date(time));
+      if (!bundle || bundle.rego?.readsAnyPart) input = requestInput(request, this.options.local, new Date(time));
       outcome = bundle
         ? this.decide(bundle, request, time, input)
         : { result: deny(403, NO_BUNDLE_BODY, 'no authorization bundle loaded'), path: '', evalMicros: 0 };
@@ -247,15 +212,14 @@ export class PolicyAuthorizer implements InboundAuthorizer, AuthorizationProbe {
       decisions: this.decisions(),
       decisionCache: { entries: c?.istio.cache.size ?? 0, hits: this.cacheHits, misses: this.cacheMisses },
       // The Rego policy's, when it has one and the bundle says which parts of the input it reads.
-      policyDecisionCache: c?.rego?.reads
-        ? { entries: c.rego.cache.size, hits: this.policyCacheHits, misses: this.policyCacheMisses }
-        : null,
+      policyDecisionCache: c?.rego?.cacheStatus() ?? null,
     };
   }
 
   /**
    * AuthorizationPolicies (on the request's Istio attributes, with only the headers the module
-   * reads), then the Rego policy (on the whole input document, given when the bundle has one).
+   * reads), then the Rego policy when the bundle has one (see RegoPolicy.decide; `input` is the
+   * whole document when it may read any part).
    */
   private decide(
     bundle: LoadedBundle,
@@ -266,7 +230,7 @@ export class PolicyAuthorizer implements InboundAuthorizer, AuthorizationProbe {
     const { decision, verdict, evalMicros } = this.istioDecision(bundle, request, input);
     const path = bundle.istio.entrypoint;
     if (!verdict.allowed || !bundle.rego) return { result: verdict, path, decision, evalMicros };
-    const rego = this.regoDecision(bundle.rego, request, time, input);
+    const rego = bundle.rego.decide(request, this.options.local, time, input);
     return {
       result: rego.verdict,
       path: bundle.rego.entrypoint,
@@ -274,47 +238,6 @@ export class PolicyAuthorizer implements InboundAuthorizer, AuthorizationProbe {
       policy: { name: bundle.rego.name, revision: bundle.rego.revision },
       evalMicros: evalMicros + rego.evalMicros,
     };
-  }
-
-  /**
-   * The Rego policy's decision for `input`. When the bundle says which parts of the input the
-   * decision can depend on, it is evaluated on those parts alone, and kept by them: a request
-   * whose parts were seen before gets the kept decision (its time, id and other headers do not
-   * matter to the policy). A decision is kept only when no built-in read the clock and none
-   * failed: those may decide otherwise next time.
-   */
-  private regoDecision(
-    rego: NonNullable<LoadedBundle['rego']>,
-    request: AuthorizationRequest,
-    time: number,
-    input: Record<string, unknown> | undefined,
-  ): RegoOutcome {
-    const { reads, cache, runtime, entrypoint, name } = rego;
-    if (!reads) {
-      // authorize() built the whole document for this policy.
-      const evaluation = runtime.evaluate(
-        input ?? requestInput(request, this.options.local, new Date(time)),
-        entrypoint,
-      );
-      return {
-        decision: evaluation.result,
-        verdict: regoVerdict(evaluation, name),
-        evalMicros: evaluation.durationMicros,
-      };
-    }
-    const key = JSON.stringify(requestInputParts(request, this.options.local, new Date(time), reads));
-    const kept = cache.capacity > 0 ? cache.get(key) : undefined;
-    if (kept) {
-      this.policyCacheHits += 1;
-      return kept;
-    }
-    this.policyCacheMisses += 1;
-    const evaluation = runtime.evaluateJson(key, entrypoint);
-    const verdict = regoVerdict(evaluation, name);
-    if (!evaluation.clockRead && evaluation.builtinErrors.length === 0 && !evaluation.decision.error) {
-      cache.offer(key, Object.freeze({ decision: evaluation.result, verdict: Object.freeze(verdict), evalMicros: 0 }));
-    }
-    return { decision: evaluation.result, verdict, evalMicros: evaluation.durationMicros };
   }
 
   /**
@@ -413,16 +336,6 @@ function loggedInput(request: AuthorizationRequest, local: LocalWorkloadInfo, ti
   }
 }
 
-/** The bundle's `inputPaths` as a tree to cut the input by; null when the policy may read any part. */
-function regoReads(paths: string[][] | null): Exclude<InputTree, true> | null {
-  const tree = paths ? inputTree(paths) : true;
-  return tree === true ? null : tree;
-}
-
-function deny(status: number, body: string, reason: string, headers?: Record<string, string>): AuthorizationResult {
-  return { allowed: false, status, body, reason, ...(headers ? { headers } : {}) };
-}
-
 /** Whether two label maps hold the same pairs. */
 function sameLabels(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
   const keys = Object.keys(a);
@@ -437,23 +350,4 @@ function istioVerdict(decision: IstioDecision | undefined, evaluation: ValueEval
   }
   const reason = `AuthorizationPolicy: ${decision.reason}${decision.policy ? ` (${decision.policy})` : ''}`;
   return decision.allowed ? { allowed: true, reason } : deny(403, RBAC_DENIED, reason);
-}
-
-/** opa-envoy-plugin's decision: headers upstream when allowed; status, body and headers when denied. */
-function regoVerdict(evaluation: Evaluation, name: string): AuthorizationResult {
-  const d = evaluation.decision;
-  if (d.error) return deny(403, RBAC_DENIED, `policy ${name}: ${d.error.message}`);
-  const headers = d.headers.length > 0 ? headerRecord(d.headers) : undefined;
-  if (d.allowed) return { allowed: true, reason: `policy ${name} allowed`, ...(headers ? { headers } : {}) };
-  return deny(d.httpStatus ?? 403, d.body ?? RBAC_DENIED, `policy ${name} denied`, headers);
-}
-
-/** Header entries as one value per name (repeated names joined with `, `). */
-function headerRecord(entries: readonly HeaderEntry[]): Record<string, string> {
-  const record: Record<string, string> = {};
-  for (const { key, value } of entries) {
-    const name = key.toLowerCase();
-    record[name] = record[name] === undefined ? value : `${record[name]}, ${value}`;
-  }
-  return record;
 }
