@@ -79,6 +79,8 @@ describe('AuthorizationPolicy enforced in the proxy, from a policy-service bundl
     service?: string;
     appPort?: number;
     policyUrl?: string;
+    /** The Rego policy it enforces too (PROXY_POLICY_NAME). */
+    policyName?: string;
     /** The /ready answer to wait for: 200, or 503 for a sidecar that must stay unready (no bundle). */
     ready?: 200 | 503;
   }): Promise<Sidecar> {
@@ -95,6 +97,7 @@ describe('AuthorizationPolicy enforced in the proxy, from a policy-service bundl
       PROXY_LABELS: `app=${params.service ?? params.serviceAccount}`,
       ...(params.service ? { PROXY_SERVICE: params.service, PROXY_SERVICE_PORTS: `8080:${params.appPort}` } : {}),
       ...(params.policyUrl ? { PROXY_POLICY_URL: params.policyUrl, PROXY_POLICY_TOKEN: proxyToken } : {}),
+      ...(params.policyName ? { PROXY_POLICY_NAME: params.policyName } : {}),
     });
     const sidecar = { process: proxy, outbound: Number(proxy.grpcAddress.split(':').pop()), admin: proxy.adminUrl };
     sidecars.push(sidecar);
@@ -334,6 +337,59 @@ describe('AuthorizationPolicy enforced in the proxy, from a policy-service bundl
     assert.equal(found.method, 'POST');
     assert.equal(found.httpStatus, 403);
     assert.equal(found.reporter, 'proxy:server.default');
+  });
+
+  it('enforces a Rego policy in a real sidecar, keeping its decisions by the parts of the input it reads', async () => {
+    // opa-envoy's alias of the request: the policy reads the x-token header alone.
+    const rego = [
+      'package envoy.authz',
+      '',
+      'http_request := input.attributes.request.http',
+      '',
+      'default allow := {"allowed": false, "http_status": 401, "body": "token required"}',
+      '',
+      'allow := {"allowed": true, "headers": {"x-checked": "rego"}} if http_request.headers["x-token"] == "secret"',
+      '',
+    ].join('\n');
+    const created = await adminCall(policy.adminUrl, ADMIN, 'POST', '/v1/policies', {
+      name: 'sidecar-token',
+      modules: { 'authz.rego': rego },
+      activate: true,
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    assert.deepEqual(created.body.revision.inputPaths, [['attributes', 'request', 'http', 'headers', 'x-token']]);
+    const app = echoApp('guarded');
+    apps.push(app);
+    // No AuthorizationPolicy selects app=guarded (Istio: allowed), so the Rego policy decides.
+    const guarded = await startSidecar({
+      serviceAccount: 'guarded',
+      service: 'guarded',
+      appPort: await listen(app),
+      policyUrl: policy.adminUrl,
+      policyName: 'sidecar-token',
+    });
+    await eventually(async () => (await curl(client.outbound, 'guarded:8080', '/')).status !== 503, {
+      what: 'the client sidecar routes to the guarded service',
+      timeoutMs: 20_000,
+    });
+    const cache = async () => {
+      const dump = (await (await fetch(`${guarded.admin}/config_dump`, { headers: proxyAuth })).json()) as {
+        bowline: { extra: { policy: { enforcing: { policyDecisionCache: { hits: number } | null } } } };
+      };
+      return dump.bowline.extra.policy.enforcing.policyDecisionCache;
+    };
+    const before = (await cache())!.hits;
+    // Every request has its own id, path and time: none of them is a part the policy reads.
+    for (const n of [1, 2, 3, 4]) {
+      const ok = await curl(client.outbound, 'guarded:8080', `/items/${n}`, ['-H', 'x-token: secret']);
+      assert.equal(ok.status, 200, ok.body);
+      assert.equal((JSON.parse(ok.body) as { headers: Record<string, string> }).headers['x-checked'], 'rego');
+    }
+    assert.ok((await cache())!.hits - before >= 2, 'kept from the second sighting of its parts');
+    for (const token of [[], ['-H', 'x-token: wrong'], []]) {
+      const denied = await curl(client.outbound, 'guarded:8080', '/items/1', token);
+      assert.deepEqual([denied.status, denied.body.trim()], [401, 'token required'], 'kept or not');
+    }
   });
 
   it('picks up an AuthorizationPolicy change through the long poll', async () => {
