@@ -13,7 +13,7 @@ const NO_ERRORS: { builtin: string; message: string }[] = Object.freeze([]) as u
 const NOT_READ = -1;
 
 /** How far an instance's heap may grow over evaluations before it is reset (see `evalJson`). */
-const DEFAULT_HEAP_RESET_BYTES = 1024 * 1024;
+const DEFAULT_HEAP_RESET_BYTES = 8 * 1024 * 1024;
 
 /** The exports of an OPA wasm module that one evaluation uses (ABI 1.2+: each is in the ABI's list). */
 interface OpaEvalExports {
@@ -40,8 +40,9 @@ export interface PolicyRuntimeOptions {
   /** Upper bound of the instance's memory, in bytes (default 64 MiB): a runaway policy fails, it does not grow. */
   maxMemoryBytes?: number;
   /**
-   * How far the heap may grow over evaluations before it is reset to the data (default 1 MiB).
-   * Until then the module's own caches (compiled `regex.*` and `glob.match` patterns) are kept;
+   * How far the heap may grow over evaluations before it is reset to the data (default 8 MiB,
+   * at most a quarter of `maxMemoryBytes`). Until then the module's own caches (compiled
+   * `regex.*` and `glob.match` patterns, and the DFA states RE2 builds as it matches) are kept;
    * 0 resets it before every evaluation, as opa-wasm does.
    */
   heapResetBytes?: number;
