@@ -168,9 +168,14 @@ export class PolicyRuntime {
   private prepare(entrypoint: string): number {
     const id = this.entrypointIds.get(entrypoint);
     if (id === undefined) throw new Error(`unknown entrypoint ${JSON.stringify(entrypoint)}`);
+    this.begin();
+    return id;
+  }
+
+  /** Starts an evaluation: no clock reading, no built-in errors yet. */
+  private begin(): void {
     this.nowMs = NOT_READ;
     this.builtinErrors = NO_ERRORS;
-    return id;
   }
 
   /**
@@ -223,24 +228,6 @@ export class PolicyRuntime {
    * malformed decision is returned as a denial with `decision.error` set (fail closed).
    */
   evaluate(input: unknown, entrypoint: string = this.defaultEntrypoint): Evaluation {
-    if (this.policy.minorVersion >= 2) {
-      let json: string;
-      try {
-        // As opa-wasm: a falsy input is no input at all.
-        json = input ? JSON.stringify(input) : '';
-      } catch (cause) {
-        const failed = failedDecision('EVALUATION_FAILED', `policy evaluation failed: ${describe(cause)}`);
-        return {
-          decision: failed,
-          entrypoint,
-          result: undefined,
-          builtinErrors: [],
-          clockRead: false,
-          durationMicros: 0,
-        };
-      }
-      return this.evaluateJson(json, entrypoint);
-    }
     return this.decide(() => this.query(input, entrypoint), entrypoint);
   }
 
@@ -251,6 +238,8 @@ export class PolicyRuntime {
 
   private decide(query: () => unknown[], entrypoint: string): Evaluation {
     const started = performance.now();
+    // This evaluation's state, even when its input cannot be serialised (before `prepare`).
+    this.begin();
     let decision: Decision;
     let result: unknown;
     try {

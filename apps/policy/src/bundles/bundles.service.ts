@@ -16,7 +16,7 @@ import { AuthorizationPolicySet } from '../authorization/policy-set';
 import type { PolicyConfig } from '../config';
 import { PolicyError } from '../errors';
 import { PolicyRevision } from '../policies/policy-revision.entity';
-import { type AuthzBundle, BUNDLE_FORMAT, type BundleModule, type RegoBundlePart } from './bundle-format';
+import { type AuthzBundle, BUNDLE_FORMAT, type RegoBundlePart } from './bundle-format';
 import { BundleNotReady } from './errors';
 import { policiesFor } from './workload-selection';
 
@@ -55,7 +55,7 @@ export class BundlesService implements OnModuleInit, OnApplicationBootstrap, OnM
   private compiled = false;
   private compileError: string | null = null;
   private normalised?: NormalisedSet;
-  private readonly revisions = new Map<string, Promise<BundleModule & Pick<RegoBundlePart, 'inputPaths'>>>();
+  private readonly revisions = new Map<string, Promise<RevisionModule>>();
   private readonly waiters = new Set<() => void>();
   private retry?: NodeJS.Timeout;
   private retryMs = COMPILE_RETRY_MIN_MS;
@@ -191,7 +191,7 @@ export class BundlesService implements OnModuleInit, OnApplicationBootstrap, OnM
   }
 
   /** A revision's wasm (base64), data, decision entrypoint and input parts; revisions are immutable, so cached. */
-  private revisionModule(id: string): Promise<BundleModule & Pick<RegoBundlePart, 'inputPaths'>> {
+  private revisionModule(id: string): Promise<RevisionModule> {
     let loading = this.revisions.get(id);
     if (!loading) {
       loading = this.dataSource
@@ -247,6 +247,9 @@ export class BundlesService implements OnModuleInit, OnApplicationBootstrap, OnM
     for (const waiter of [...this.waiters]) waiter();
   }
 }
+
+/** A policy revision as its bundle part carries it, without the policy's name and revision number. */
+type RevisionModule = Omit<RegoBundlePart, 'name' | 'revision'>;
 
 /** The bundle's ETag: what the proxy would load, hashed (never the generation time). */
 function bundleRevision(

@@ -335,10 +335,9 @@ function localsRead(type: string, stmt: Record<string, unknown>): number[] {
  */
 function withExisting(read: InputPath[], tested: InputPath[]): InputPath[] {
   const exists = [...new Map(tested.map((path) => [path.join('\u0000'), path])).values()];
-  const prefix = (a: InputPath, b: InputPath) => a.length <= b.length && a.every((key, i) => b[i] === key);
   // Keeping a part keeps the parts on the way to it: only the deepest parts tested need a look.
-  const deepest = exists.filter((path) => !exists.some((other) => other.length > path.length && prefix(path, other)));
-  const missing = deepest.filter((path) => !read.some((r) => prefix(r, path) || prefix(path, r)));
+  const deepest = exists.filter((path) => !exists.some((other) => other.length > path.length && isPrefix(path, other)));
+  const missing = deepest.filter((path) => !read.some((r) => isPrefix(r, path) || isPrefix(path, r)));
   if (missing.some((path) => path.length === 0)) throw new WholeInput();
   return missing.length === 0 ? read : minimal([...read, ...missing]);
 }
@@ -348,7 +347,12 @@ function minimal(paths: InputPath[]): InputPath[] {
   const sorted = [...paths].sort((a, b) => a.length - b.length || a.join('\u0000').localeCompare(b.join('\u0000')));
   const kept: InputPath[] = [];
   for (const path of sorted) {
-    if (!kept.some((k) => k.length <= path.length && k.every((key, i) => path[i] === key))) kept.push(path);
+    if (!kept.some((k) => isPrefix(k, path))) kept.push(path);
   }
   return kept;
+}
+
+/** Whether `a` is `b` or a part on the way to it. */
+function isPrefix(a: InputPath, b: InputPath): boolean {
+  return a.length <= b.length && a.every((key, i) => b[i] === key);
 }

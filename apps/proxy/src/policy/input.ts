@@ -57,11 +57,11 @@ export function requestInputParts(
   tree: Exclude<InputTree, true>,
 ): Record<string, unknown> {
   const path = normaliseRequestPath(request.path);
-  if (path.includes('%')) parsePathAndQuery(path); // only an escape can make it throw
+  // Parsed now when only an escape can make it throw (as requestInput would), else when read.
+  let parsed = path.includes('%') ? parsePathAndQuery(path) : undefined;
   const document: Record<string, unknown> = {};
-  let parsed: ReturnType<typeof parsePathAndQuery> | undefined;
   for (const key of tree.keys()) {
-    if (key === 'attributes') document.attributes = requestAttributesDocument(request, time);
+    if (key === 'attributes') document.attributes = requestAttributesDocument(request, time, path);
     else if (key === 'parsed_path') document.parsed_path = (parsed ??= parsePathAndQuery(path)).parsedPath;
     else if (key === 'parsed_query') document.parsed_query = (parsed ??= parsePathAndQuery(path)).parsedQuery;
     else if (key === 'bowline') document.bowline = bowlineDocument(request, local);
@@ -73,13 +73,17 @@ export function requestInputParts(
 }
 
 /** `input.attributes`: what Envoy's ext_authz filter would send, plus the peers' addresses. */
-function requestAttributesDocument(request: AuthorizationRequest, time: Date | undefined): Record<string, unknown> {
+function requestAttributesDocument(
+  request: AuthorizationRequest,
+  time: Date | undefined,
+  path = normaliseRequestPath(request.path),
+): Record<string, unknown> {
   const attributes = httpAttributes({
     time,
     source: request.sourcePrincipal,
     destination: request.destinationPrincipal,
     method: request.method,
-    path: normaliseRequestPath(request.path),
+    path,
     host: request.host,
     headers: flattenHeaders(request.headers),
     protocol: request.protocol,
