@@ -406,14 +406,22 @@ describe('PolicyAuthorizer (in-process, wasm)', () => {
         ...request(CLIENT, 'GET', { 'x-request-id': `id-${n}`, ...(token ? { 'x-token': token } : {}) }),
         path: `/items/${n}`,
       });
+    // Each decision is kept under two keys: the raw fields its parts come from, and the parts.
     for (const n of [1, 2, 3]) assert.deepEqual(call(n, 'secret').headers, { 'x-user': 'alice' });
-    assert.deepEqual(cache(), { entries: 1, hits: 1, misses: 2 }, 'another path and request id: the same decision');
+    assert.deepEqual(cache(), { entries: 2, hits: 1, misses: 2 }, 'another path and request id: the same decision');
     for (const n of [4, 5, 6, 7]) {
       const denied = call(n, n === 7 ? 'wrong' : undefined);
       assert.deepEqual([denied.allowed, denied.status, denied.body], [false, 401, 'who are you?']);
     }
-    assert.deepEqual(cache(), { entries: 2, hits: 2, misses: 5 }, 'no token, and a wrong one: each its own key');
+    assert.deepEqual(cache(), { entries: 4, hits: 2, misses: 5 }, 'no token, and a wrong one: each its own key');
     assert.equal(call(8, 'secret').allowed, true);
+    // Other raw fields with the same parts (a later spelling of the header wins): found by the parts.
+    const respelt = authz.authorize({
+      ...request(CLIENT, 'GET', { 'X-Token': 'wrong', 'x-token': 'secret' }),
+      path: '/items/9',
+    });
+    assert.deepEqual(respelt.headers, { 'x-user': 'alice' });
+    assert.deepEqual(cache(), { entries: 4, hits: 4, misses: 5 });
 
     // Without inputPaths (an older policy service, or a policy that may read anything): every request evaluated.
     await authz.install(parseBundle(bundleDoc('k2', { rego: true })));

@@ -3,6 +3,7 @@ import type { AuthorizationRequest, AuthorizationResult } from '../dataplane/aut
 import type { AuthzBundle } from './bundle';
 import { DecisionCache } from './decision-cache';
 import { type LocalWorkloadInfo, requestInput, requestInputParts } from './input';
+import { type RegoKeyPlan, regoKeyPlan, regoRequestKey } from './rego-key';
 import { deny, RBAC_DENIED } from './verdicts';
 
 /** One Rego decision, as evaluated or as kept (then with `evalMicros` 0). */
@@ -18,12 +19,17 @@ export interface RegoOutcome {
  * `{allowed, headers, http_status, body}`). When the bundle says which parts of the input the
  * decision can depend on (`inputPaths`), the policy is evaluated on those parts alone and its
  * decisions are kept by them: a request whose parts were seen before gets the kept decision
- * (its time, id and the headers the policy does not read do not matter to it). A decision is
+ * (its time, id and the headers the policy does not read do not matter to it). As for the
+ * Istio module, kept decisions are found by two keys in one cache: the raw request fields the
+ * parts come from (`r` + regoRequestKey: no object built, for a request seen before), then the
+ * parts' JSON (`p` + JSON: what the policy is evaluated on). A decision is
  * kept only when no built-in read the clock and none failed: those may decide otherwise next
  * time. The kept decisions belong to this bundle: a swap leaves them behind.
  */
 export class RegoPolicy {
   private readonly cache: DecisionCache<RegoOutcome>;
+  /** What regoRequestKey reads; null when the policy may read any part. */
+  private readonly keyPlan: RegoKeyPlan | null;
   private hits = 0;
   private misses = 0;
 
@@ -37,6 +43,7 @@ export class RegoPolicy {
     cacheEntries: number,
   ) {
     this.cache = new DecisionCache(cacheEntries);
+    this.keyPlan = reads && regoKeyPlan(reads);
   }
 
   /** Instantiates the bundle's `policy` module. Throws when it does not load or lacks its entrypoint. */
@@ -74,20 +81,32 @@ export class RegoPolicy {
       const evaluation = this.runtime.evaluate(input ?? requestInput(request, local, new Date(time)), this.entrypoint);
       return { decision: evaluation.result, verdict: this.verdict(evaluation), evalMicros: evaluation.durationMicros };
     }
-    const key = JSON.stringify(requestInputParts(request, local, new Date(time), this.reads));
-    const kept = this.cache.capacity > 0 ? this.cache.get(key) : undefined;
+    const { cache } = this;
+    const exact = cache.capacity > 0 ? `r${regoRequestKey(request, time, this.keyPlan!)}` : undefined;
+    let kept = exact === undefined ? undefined : cache.get(exact);
     if (kept) {
       this.hits += 1;
       return kept;
     }
+    const parts = JSON.stringify(requestInputParts(request, local, new Date(time), this.reads));
+    kept = exact === undefined ? undefined : cache.get(`p${parts}`);
+    if (kept) {
+      this.hits += 1;
+      cache.offer(exact!, kept);
+      return kept;
+    }
     this.misses += 1;
-    const evaluation = this.runtime.evaluateJson(key, this.entrypoint);
+    const evaluation = this.runtime.evaluateJson(parts, this.entrypoint);
     const verdict = this.verdict(evaluation);
-    if (!evaluation.clockRead && evaluation.builtinErrors.length === 0 && !evaluation.decision.error) {
-      this.cache.offer(
-        key,
-        Object.freeze({ decision: evaluation.result, verdict: Object.freeze(verdict), evalMicros: 0 }),
-      );
+    if (
+      exact !== undefined &&
+      !evaluation.clockRead &&
+      evaluation.builtinErrors.length === 0 &&
+      !evaluation.decision.error
+    ) {
+      const outcome = Object.freeze({ decision: evaluation.result, verdict: Object.freeze(verdict), evalMicros: 0 });
+      cache.offer(`p${parts}`, outcome);
+      cache.offer(exact, outcome);
     }
     return { decision: evaluation.result, verdict, evalMicros: evaluation.durationMicros };
   }
