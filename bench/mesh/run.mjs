@@ -73,7 +73,7 @@ function options() {
         '  --duration S --max-duration S --warmup S   (default 20, 15, 3; --quick: 5, 5, 1)',
         '  --keep                         keep the scratch directory (configs, logs, certificates)',
         '  --skip-setup                   do not run bench/mesh/setup.sh first',
-        '  --decision-logs on|off         bowline-authz: the server sidecar sends every decision to the policy service (default off)',
+        '  --decision-logs on|denied|off  bowline-authz: the server sidecar sends every decision (denied: the denials) to the policy service (default off)',
         "  --authz-cache N                bowline-authz: the server sidecar's PROXY_AUTHZ_CACHE_ENTRIES (default 4096, the proxy's; 0: every request evaluated)",
         '  --authz-rego                   bowline-authz: the server sidecar also enforces a Rego RBAC policy (PROXY_POLICY_NAME)',
         '  --proxy-main FILE              the sidecar entry point (default dist/apps/proxy/src/main.js)',
@@ -111,7 +111,7 @@ function options() {
     keep: values.keep,
     skipSetup: values['skip-setup'],
     proxyMain: values['proxy-main'],
-    decisionLogs: oneOf(values['decision-logs'], ['on', 'off'], 'decision-logs'),
+    decisionLogs: oneOf(values['decision-logs'], ['on', 'denied', 'off'], 'decision-logs'),
     authzCache: Math.max(0, Math.floor(num(values['authz-cache'], 'authz-cache'))),
     authzRego: values['authz-rego'],
   };

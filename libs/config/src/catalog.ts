@@ -325,16 +325,16 @@ export const proxy = {
   }),
   policyToken: text('PROXY_POLICY_TOKEN', {
     description:
-      'Bearer API token for the policy service (POST /v1/tokens): role viewer to read bundles, operator if PROXY_DECISION_LOGS is on.',
+      'Bearer API token for the policy service (POST /v1/tokens): role viewer to read bundles, operator if PROXY_DECISION_LOGS is on or denied.',
     secret: true,
   }),
   policyName: text('PROXY_POLICY_NAME', {
     description:
       "A Rego policy whose active revision is evaluated after the workload's AuthorizationPolicies (opa-envoy-plugin decision). Unset: AuthorizationPolicies only.",
   }),
-  decisionLogs: oneOf('PROXY_DECISION_LOGS', ['on', 'off'] as const, {
+  decisionLogs: oneOf('PROXY_DECISION_LOGS', ['on', 'denied', 'off'] as const, {
     description:
-      'Send every in-proxy authorization decision (input masked) to the policy service, batched, when PROXY_POLICY_URL is set.',
+      'Send every in-proxy authorization decision (input masked) to the policy service, batched, when PROXY_POLICY_URL is set; denied: only the denials (what explaining a refused request needs, at a fraction of the cost when most requests are allowed).',
     default: 'on',
   }),
   authzCacheEntries: count('PROXY_AUTHZ_CACHE_ENTRIES', {

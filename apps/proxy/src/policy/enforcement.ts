@@ -10,7 +10,8 @@ export interface PolicyEnforcementConfig {
   readonly policyUrl: string;
   readonly policyToken?: string;
   readonly policyName?: string;
-  readonly decisionLogs: 'on' | 'off';
+  /** on: every decision is sent to the policy service; denied: only denials; off: none. */
+  readonly decisionLogs: 'on' | 'denied' | 'off';
   readonly authzCacheEntries?: number;
 }
 
@@ -34,13 +35,14 @@ export class PolicyEnforcement {
     const { config, local, logger } = options;
     const base = { baseUrl: config.policyUrl, token: config.policyToken };
     this.shipper =
-      config.decisionLogs === 'on'
+      config.decisionLogs !== 'off'
         ? new DecisionLogShipper({ ...base, logger: logger.child({ component: 'decision-logs' }) })
         : undefined;
     this.authorizer = new PolicyAuthorizer({
       local: { namespace: local.namespace, labels: local.labels },
       logger: logger.child({ component: 'authz' }),
       decisions: this.shipper,
+      logAllowed: config.decisionLogs === 'on',
       reporter: `proxy:${local.workload}.${local.namespace}`,
       cacheEntries: config.authzCacheEntries,
     });

@@ -76,6 +76,8 @@ export interface PolicyAuthorizerOptions {
   readonly local: LocalWorkloadInfo;
   readonly logger: Logger;
   readonly decisions?: DecisionSink;
+  /** Whether allowed decisions go to `decisions` too (default true; false: denials only, PROXY_DECISION_LOGS=denied). */
+  readonly logAllowed?: boolean;
   /** Names this proxy in decision logs. */
   readonly reporter: string;
   /** The clock for time-dependent built-ins; defaults to the system clock. */
@@ -305,8 +307,8 @@ export class PolicyAuthorizer implements InboundAuthorizer, AuthorizationProbe {
     input: Record<string, unknown> | undefined,
     outcome: Outcome,
   ): void {
-    if (!this.options.decisions) return;
     const { result } = outcome;
+    if (!this.options.decisions || (result.allowed && this.options.logAllowed === false)) return;
     const local = this.options.local;
     // One object literal of a fixed shape (undefined fields are left out of the entry): the id,
     // the timestamp's text and a missing input are made when the batch is sent.

@@ -392,6 +392,29 @@ describe('PolicyAuthorizer (in-process, wasm)', () => {
     assert.equal(authz.authorize(request(OTHER, 'GET', { 'x-token': 'secret' })).status, 403);
   });
 
+  it('with decision logs for denials only (PROXY_DECISION_LOGS=denied), records the denials alone', async () => {
+    const records: DecisionRecord[] = [];
+    const authz = new PolicyAuthorizer({
+      local: { namespace: 'default', labels: { app: 'server' } },
+      logger,
+      reporter: 'proxy:server.default',
+      decisions: { record: (e) => records.push(e) },
+      logAllowed: false,
+    });
+    await authz.install(parseBundle(bundleDoc('r6')));
+    for (let i = 0; i < 3; i++) assert.equal(authz.authorize(request(CLIENT)).allowed, true);
+    assert.equal(authz.authorize(request(CLIENT, 'POST')).allowed, false);
+    assert.equal(authz.authorize(request(OTHER)).allowed, false);
+    assert.deepEqual(
+      records.map((r) => [r.allowed, toLogEntry(r).input.attributes !== undefined]),
+      [
+        [false, true],
+        [false, true],
+      ],
+    );
+    assert.deepEqual(authz.decisions(), { allowed: 3, denied: 2 });
+  });
+
   it('keeps Rego decisions by the parts of the input the policy reads, and none that read the clock', async () => {
     const authz = authorizer();
     const cache = () => authz.status().policyDecisionCache;
