@@ -334,7 +334,7 @@ export const proxy = {
   }),
   decisionLogs: oneOf('PROXY_DECISION_LOGS', ['on', 'denied', 'off'] as const, {
     description:
-      'Send every in-proxy authorization decision (input masked) to the policy service, batched, when PROXY_POLICY_URL is set; denied: only the denials (what explaining a refused request needs, at a fraction of the cost when most requests are allowed).',
+      'Send every in-proxy authorization decision (input masked) to the policy service, batched, when PROXY_POLICY_URL is set; denied: only the denials and the decisions an AUDIT AuthorizationPolicy marks (what explaining a refused request needs, at a fraction of the cost when most requests are allowed).',
     default: 'on',
   }),
   authzCacheEntries: count('PROXY_AUTHZ_CACHE_ENTRIES', {

@@ -76,7 +76,7 @@ export interface PolicyAuthorizerOptions {
   readonly local: LocalWorkloadInfo;
   readonly logger: Logger;
   readonly decisions?: DecisionSink;
-  /** Whether allowed decisions go to `decisions` too (default true; false: denials only, PROXY_DECISION_LOGS=denied). */
+  /** Whether allowed decisions go to `decisions` too (default true; false: denials and AUDIT-marked ones only, PROXY_DECISION_LOGS=denied). */
   readonly logAllowed?: boolean;
   /** Names this proxy in decision logs. */
   readonly reporter: string;
@@ -93,6 +93,8 @@ interface Outcome {
   decision?: unknown;
   policy?: { name: string; revision: number };
   evalMicros: number;
+  /** An AUDIT AuthorizationPolicy matched: the decision is logged even when only denials are. */
+  audit?: boolean;
 }
 
 /**
@@ -231,7 +233,8 @@ export class PolicyAuthorizer implements InboundAuthorizer, AuthorizationProbe {
   ): Outcome {
     const { decision, verdict, evalMicros } = this.istioDecision(bundle, request, input);
     const path = bundle.istio.entrypoint;
-    if (!verdict.allowed || !bundle.rego) return { result: verdict, path, decision, evalMicros };
+    const audit = decision?.audit === true;
+    if (!verdict.allowed || !bundle.rego) return { result: verdict, path, decision, evalMicros, audit };
     const rego = bundle.rego.decide(request, this.options.local, time, input);
     return {
       result: rego.verdict,
@@ -239,6 +242,7 @@ export class PolicyAuthorizer implements InboundAuthorizer, AuthorizationProbe {
       decision: rego.decision,
       policy: { name: bundle.rego.name, revision: bundle.rego.revision },
       evalMicros: evalMicros + rego.evalMicros,
+      audit,
     };
   }
 
@@ -308,7 +312,7 @@ export class PolicyAuthorizer implements InboundAuthorizer, AuthorizationProbe {
     outcome: Outcome,
   ): void {
     const { result } = outcome;
-    if (!this.options.decisions || (result.allowed && this.options.logAllowed === false)) return;
+    if (!this.options.decisions || (result.allowed && this.options.logAllowed === false && !outcome.audit)) return;
     const local = this.options.local;
     // One object literal of a fixed shape (undefined fields are left out of the entry): the id,
     // the timestamp's text and a missing input are made when the batch is sent.

@@ -96,9 +96,27 @@ const ALLOW_ITEMS = normalisePolicy(
   'istio-system',
 ).policy!;
 
+/** AUDIT any request under /audited/ (marks the decision for the log; decides nothing). */
+const AUDIT_AUDITED = normalisePolicy(
+  {
+    namespace: 'default',
+    name: 'audited',
+    annotations: {},
+    resourceVersion: 1,
+    spec: { action: 'AUDIT', rules: [{ to: [{ operation: { paths: ['/audited/*'] } }] }] },
+  },
+  'istio-system',
+).policy!;
+
 /** The generated modules of the policy sets the tests use, compiled before they run. */
 const istioModules = new Map<string, { wasm: Buffer; generated: GeneratedAuthzModule }>();
-const SETS: NormalPolicy[][] = [[ALLOW_CLIENT_GET], [], [ALLOW_CLIENT_GET, DENY_BLOCK_HEADER], [ALLOW_ITEMS]];
+const SETS: NormalPolicy[][] = [
+  [ALLOW_CLIENT_GET],
+  [],
+  [ALLOW_CLIENT_GET, DENY_BLOCK_HEADER],
+  [ALLOW_ITEMS],
+  [ALLOW_CLIENT_GET, AUDIT_AUDITED],
+];
 const setKey = (policies: NormalPolicy[], scoped = true) => `${scoped}:${policies.map((p) => p.id).join(',')}`;
 let envoyWasm: Buffer;
 
@@ -392,7 +410,7 @@ describe('PolicyAuthorizer (in-process, wasm)', () => {
     assert.equal(authz.authorize(request(OTHER, 'GET', { 'x-token': 'secret' })).status, 403);
   });
 
-  it('with decision logs for denials only (PROXY_DECISION_LOGS=denied), records the denials alone', async () => {
+  it('with decision logs for denials only (PROXY_DECISION_LOGS=denied), records the denials and what AUDIT marks', async () => {
     const records: DecisionRecord[] = [];
     const authz = new PolicyAuthorizer({
       local: { namespace: 'default', labels: { app: 'server' } },
@@ -401,18 +419,20 @@ describe('PolicyAuthorizer (in-process, wasm)', () => {
       decisions: { record: (e) => records.push(e) },
       logAllowed: false,
     });
-    await authz.install(parseBundle(bundleDoc('r6')));
+    await authz.install(parseBundle(bundleDoc('r6', { policies: [ALLOW_CLIENT_GET, AUDIT_AUDITED] })));
     for (let i = 0; i < 3; i++) assert.equal(authz.authorize(request(CLIENT)).allowed, true);
     assert.equal(authz.authorize(request(CLIENT, 'POST')).allowed, false);
     assert.equal(authz.authorize(request(OTHER)).allowed, false);
+    assert.equal(authz.authorize({ ...request(CLIENT), path: '/audited/1' }).allowed, true);
     assert.deepEqual(
-      records.map((r) => [r.allowed, toLogEntry(r).input.attributes !== undefined]),
+      records.map((r) => [r.allowed, (toLogEntry(r).input.parsed_path as string[]).join('/')]),
       [
-        [false, true],
-        [false, true],
+        [false, 'items'],
+        [false, 'items'],
+        [true, 'audited/1'],
       ],
     );
-    assert.deepEqual(authz.decisions(), { allowed: 3, denied: 2 });
+    assert.deepEqual(authz.decisions(), { allowed: 4, denied: 2 });
   });
 
   it('keeps Rego decisions by the parts of the input the policy reads, and none that read the clock', async () => {
