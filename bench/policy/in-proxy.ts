@@ -32,6 +32,7 @@ import { policiesFor } from '../../apps/policy/src/bundles/workload-selection';
 import { inputPathsRead, type PolicyPlan } from '../../apps/policy/src/compiler/input-paths';
 import type { AuthorizationRequest } from '../../apps/proxy/src/dataplane/authorization';
 import { BUNDLE_FORMAT, parseBundle } from '../../apps/proxy/src/policy/bundle';
+import { toLogEntry } from '../../apps/proxy/src/policy/decision-log-shipper';
 import { attributeSelection, requestAttributes, requestInput, requestKey } from '../../apps/proxy/src/policy/input';
 import { DECISION_CACHE_ENTRIES, PolicyAuthorizer } from '../../apps/proxy/src/policy/policy-authorizer';
 
@@ -307,6 +308,22 @@ async function main(): Promise<void> {
       ],
       ['  requestKey (what a kept decision is found by)', () => requestKey(REQUEST, generated.headers, selection)],
       ['  PolicyRuntime.evaluateValue (wasm, generated module)', () => runtime.evaluateValue(attributes)],
+      [
+        '  a decision-log entry (input built, masked, JSON)',
+        () =>
+          JSON.stringify(
+            toLogEntry({
+              time: Date.now(),
+              path: generated.entrypoint,
+              input: () => requestInput(REQUEST, LOCAL, new Date()),
+              result: true,
+              allowed: true,
+              reason: 'allowed',
+              reporter: 'proxy:server.default',
+              metrics: { timer_rego_query_eval_ns: 0 },
+            }),
+          ),
+      ],
     ],
     iterations,
     rounds,

@@ -6,10 +6,9 @@ export const SECRET_HEADERS: readonly string[] = ['authorization', 'cookie', 'se
 
 /** A copy of `headers` with the values of SECRET_HEADERS replaced by MASKED. */
 export function maskSecretHeaders(headers: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(
-    Object.entries(headers).map(([name, value]) => [
-      name,
-      SECRET_HEADERS.includes(name.toLowerCase()) ? MASKED : value,
-    ]),
-  );
+  const copy: Record<string, unknown> = {};
+  for (const name of Object.keys(headers)) {
+    copy[name] = SECRET_HEADERS.includes(name.toLowerCase()) ? MASKED : headers[name];
+  }
+  return copy;
 }

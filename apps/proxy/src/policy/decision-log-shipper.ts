@@ -45,17 +45,21 @@ export interface DecisionRecord extends Omit<DecisionLogEntry, 'input' | 'decisi
 /** The entry `record` describes: its input built (when still a function) and masked (maskInput). */
 export function toLogEntry(record: DecisionRecord): DecisionLogEntry {
   record.decision_id ??= randomUUID();
-  const { time, ...fields } = record;
-  const entry = {
-    ...fields,
+  const made: Partial<DecisionLogEntry> = {
     decision_id: record.decision_id,
-    timestamp: record.timestamp ?? new Date(time ?? Date.now()).toISOString(),
+    timestamp: record.timestamp ?? new Date(record.time ?? Date.now()).toISOString(),
     input: maskInput(typeof record.input === 'function' ? record.input() : record.input),
   };
-  for (const key of Object.keys(entry) as (keyof DecisionLogEntry)[]) {
-    if (entry[key] === undefined) delete entry[key];
+  // The record's fields in its order (those three with their made values), then the timestamp
+  // when the record had none: what spreading the record would give, built without `delete`
+  // (which would leave the entry slow to serialise), undefined fields left out.
+  const entry: Record<string, unknown> = {};
+  for (const key of Object.keys(record)) {
+    const value = Object.hasOwn(made, key) ? made[key as keyof DecisionLogEntry] : record[key as keyof DecisionRecord];
+    if (key !== 'time' && value !== undefined) entry[key] = value;
   }
-  return entry;
+  entry.timestamp ??= made.timestamp;
+  return entry as unknown as DecisionLogEntry;
 }
 
 /** A copy of `input` with the values of the secret headers (libs/policy-runtime SECRET_HEADERS) in `attributes.request.http.headers` masked. */
