@@ -12,6 +12,7 @@ import {
   workloadIdentity,
 } from '#libs/policy-runtime';
 import type { AuthorizationRequest } from '../dataplane/authorization';
+import { BASE, LOCAL } from '../testing/policy-requests';
 import {
   attributeSelection,
   flattenHeaders,
@@ -20,19 +21,6 @@ import {
   requestInputParts,
   requestKey,
 } from './input';
-
-const LOCAL = { namespace: 'default', labels: { app: 'server', version: 'v1' } };
-const BASE: AuthorizationRequest = {
-  method: 'get',
-  path: '/a/../items/./x?limit=1#frag',
-  host: 'Server.Default:8080',
-  headers: { host: 'server:8080', 'x-tenant': 'acme', authorization: 'Bearer t' },
-  protocol: 'HTTP/1.1',
-  sourcePrincipal: 'spiffe://cluster.local/ns/other/sa/client',
-  sourceAddress: '10.1.2.3',
-  destinationPrincipal: 'spiffe://cluster.local/ns/default/sa/server',
-  destinationPort: 8080,
-};
 
 /** What the module got before: the attributes read from the whole opa-envoy input document. */
 const viaInput = (request: AuthorizationRequest, headers: string[]) =>

@@ -199,6 +199,19 @@ function authorizer(decisions?: DecisionLogEntry[]): PolicyAuthorizer {
   });
 }
 
+/** An authorizer whose decision sink keeps the records as they are made (inputs not built yet). */
+function recordingAuthorizer(options: { logAllowed?: boolean } = {}) {
+  const records: DecisionRecord[] = [];
+  const authz = new PolicyAuthorizer({
+    local: { namespace: 'default', labels: { app: 'server' } },
+    logger,
+    reporter: 'proxy:server.default',
+    decisions: { record: (e) => records.push(e) },
+    ...options,
+  });
+  return { authz, records };
+}
+
 before(async () => {
   envoyWasm = await compile(ENVOY_POLICY, 'envoy/authz/allow');
   for (const set of SETS) {
@@ -356,13 +369,7 @@ describe('PolicyAuthorizer (in-process, wasm)', () => {
   });
 
   it('without a Rego policy, logs a decision whose input is built later, as requestInput builds it', async () => {
-    const records: DecisionRecord[] = [];
-    const authz = new PolicyAuthorizer({
-      local: { namespace: 'default', labels: { app: 'server' } },
-      logger,
-      reporter: 'proxy:server.default',
-      decisions: { record: (e) => records.push(e) },
-    });
+    const { authz, records } = recordingAuthorizer();
     await authz.install(parseBundle(bundleDoc('r5')));
     const asked = request(CLIENT, 'GET', { authorization: 'Bearer t' });
     assert.equal(authz.authorize(asked).allowed, true);
@@ -411,14 +418,7 @@ describe('PolicyAuthorizer (in-process, wasm)', () => {
   });
 
   it('with decision logs for denials only (PROXY_DECISION_LOGS=denied), records the denials and what AUDIT marks', async () => {
-    const records: DecisionRecord[] = [];
-    const authz = new PolicyAuthorizer({
-      local: { namespace: 'default', labels: { app: 'server' } },
-      logger,
-      reporter: 'proxy:server.default',
-      decisions: { record: (e) => records.push(e) },
-      logAllowed: false,
-    });
+    const { authz, records } = recordingAuthorizer({ logAllowed: false });
     await authz.install(parseBundle(bundleDoc('r6', { policies: [ALLOW_CLIENT_GET, AUDIT_AUDITED] })));
     for (let i = 0; i < 3; i++) assert.equal(authz.authorize(request(CLIENT)).allowed, true);
     assert.equal(authz.authorize(request(CLIENT, 'POST')).allowed, false);

@@ -2,22 +2,11 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { InputError, type InputTree, inputTree } from '#libs/policy-runtime';
 import type { AuthorizationRequest } from '../dataplane/authorization';
+import { BASE, LOCAL } from '../testing/policy-requests';
 import { requestInput, requestInputParts } from './input';
 import { regoKeyPlan, regoRequestKey } from './rego-key';
 
-const LOCAL = { namespace: 'default', labels: { app: 'server', version: 'v1' } };
 const TIME = Date.parse('2030-01-02T03:04:05.678Z');
-const BASE: AuthorizationRequest = {
-  method: 'get',
-  path: '/a/../items/./x?limit=1#frag',
-  host: 'Server.Default:8080',
-  headers: { host: 'server:8080', 'x-tenant': 'acme', authorization: 'Bearer t' },
-  protocol: 'HTTP/1.1',
-  sourcePrincipal: 'spiffe://cluster.local/ns/other/sa/client',
-  sourceAddress: '10.1.2.3',
-  destinationPrincipal: 'spiffe://cluster.local/ns/default/sa/server',
-  destinationPort: 8080,
-};
 const NO_HOST = undefined as unknown as string;
 
 /** Requests (with their arrival) that differ from BASE in one field each, in ways the parts see and ways they do not. */

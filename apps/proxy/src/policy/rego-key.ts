@@ -2,22 +2,24 @@ import { type InputTree, keyPart, normaliseRequestPath, parsePathAndQuery } from
 import type { AuthorizationRequest } from '../dataplane/authorization';
 
 /**
- * A request field the input document is built from (`host`: with the headers it falls back on;
- * `source` and `destination`: whether the request has that peer at all, which decides whether
- * `attributes.source` and `attributes.destination` exist).
+ * The request fields the input document is built from, in the order a key reads them (`host`:
+ * with the headers it falls back on; `source` and `destination`: whether the request has that
+ * peer at all, which decides whether `attributes.source` and `attributes.destination` exist).
  */
-type Field =
-  | 'source'
-  | 'destination'
-  | 'sourcePrincipal'
-  | 'sourceAddress'
-  | 'destinationPrincipal'
-  | 'destinationPort'
-  | 'time'
-  | 'method'
-  | 'path'
-  | 'host'
-  | 'protocol';
+const FIELDS = [
+  'source',
+  'destination',
+  'sourcePrincipal',
+  'sourceAddress',
+  'destinationPrincipal',
+  'destinationPort',
+  'time',
+  'method',
+  'path',
+  'host',
+  'protocol',
+] as const;
+type Field = (typeof FIELDS)[number];
 
 /** The headers a part depends on: every one, or those named (lower case). */
 type Headers = 'all' | ReadonlySet<string>;
@@ -102,20 +104,7 @@ export function regoKeyPlan(tree: Exclude<InputTree, true>): RegoKeyPlan {
   walk(DOCUMENT, tree);
   // `http.host` falls back on the `:authority` and `host` headers when the request has no host.
   if (fields.has('host')) readHeaders([':authority', 'host']);
-  const order: Field[] = [
-    'source',
-    'destination',
-    'sourcePrincipal',
-    'sourceAddress',
-    'destinationPrincipal',
-    'destinationPort',
-    'time',
-    'method',
-    'path',
-    'host',
-    'protocol',
-  ];
-  return { fields: order.filter((field) => fields.has(field)), headers: allHeaders ? 'all' : names };
+  return { fields: FIELDS.filter((field) => fields.has(field)), headers: allHeaders ? 'all' : names };
 }
 
 /**

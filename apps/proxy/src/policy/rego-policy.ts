@@ -28,8 +28,6 @@ export interface RegoOutcome {
  */
 export class RegoPolicy {
   private readonly cache: DecisionCache<RegoOutcome>;
-  /** What regoRequestKey reads; null when the policy may read any part. */
-  private readonly keyPlan: RegoKeyPlan | null;
   private hits = 0;
   private misses = 0;
 
@@ -38,12 +36,11 @@ export class RegoPolicy {
     readonly entrypoint: string,
     readonly name: string,
     readonly revision: number,
-    /** The parts of the input the decision can depend on; null: any. */
-    private readonly reads: Exclude<InputTree, true> | null,
+    /** The parts of the input the decision can depend on, and what regoRequestKey reads of them; null: any part. */
+    private readonly reads: { tree: Exclude<InputTree, true>; key: RegoKeyPlan } | null,
     cacheEntries: number,
   ) {
     this.cache = new DecisionCache(cacheEntries);
-    this.keyPlan = reads && regoKeyPlan(reads);
   }
 
   /** Instantiates the bundle's `policy` module. Throws when it does not load or lacks its entrypoint. */
@@ -57,7 +54,7 @@ export class RegoPolicy {
       now: options.now,
     });
     const tree = policy.inputPaths ? inputTree(policy.inputPaths) : true;
-    const reads = tree === true ? null : tree;
+    const reads = tree === true ? null : { tree, key: regoKeyPlan(tree) };
     return new RegoPolicy(runtime, policy.entrypoint, policy.name, policy.revision, reads, options.cacheEntries);
   }
 
@@ -82,13 +79,13 @@ export class RegoPolicy {
       return { decision: evaluation.result, verdict: this.verdict(evaluation), evalMicros: evaluation.durationMicros };
     }
     const { cache } = this;
-    const exact = cache.capacity > 0 ? `r${regoRequestKey(request, time, this.keyPlan!)}` : undefined;
+    const exact = cache.capacity > 0 ? `r${regoRequestKey(request, time, this.reads.key)}` : undefined;
     let kept = exact === undefined ? undefined : cache.get(exact);
     if (kept) {
       this.hits += 1;
       return kept;
     }
-    const parts = JSON.stringify(requestInputParts(request, local, new Date(time), this.reads));
+    const parts = JSON.stringify(requestInputParts(request, local, new Date(time), this.reads.tree));
     kept = exact === undefined ? undefined : cache.get(`p${parts}`);
     if (kept) {
       this.hits += 1;
